@@ -1,0 +1,40 @@
+"""Objects every cluster has from its first second: the system namespaces and the
+`kubernetes` Service (with its Endpoints) in `default`, pointing at this apiserver."""
+
+from __future__ import annotations
+
+from apiserver import registry
+from apiserver import status as errors
+from apiserver.resources import lookup
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+ENDPOINTS = lookup("", "v1", "endpoints")
+assert ENDPOINTS
+
+
+async def ensure(reg: registry.Registry) -> None:
+    for ns in SYSTEM_NAMESPACES:
+        await _create(reg, registry.NAMESPACES, "", {"metadata": {"name": ns}})
+    net = reg.config.network
+    await _create(reg, registry.SERVICES, "default", {
+        "metadata": {"name": "kubernetes", "labels": {
+            "component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": net.kubernetes_service_ip, "ports": [
+            {"name": "https", "port": 443, "protocol": "TCP", "targetPort": net.api_port}]},
+    })
+    await _create(reg, ENDPOINTS, "default", {
+        "metadata": {"name": "kubernetes", "labels": {
+            "endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": net.apiserver_ip}],
+                     "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}]}],
+    })
+
+
+async def _create(reg: registry.Registry, res: registry.Resource, ns: str, body: dict) -> None:
+    if reg.store.get(res.key, ns, body["metadata"]["name"]) is not None:
+        return
+    try:
+        await reg.create(res, ns, body)
+    except errors.ApiError as e:
+        if e.reason != "AlreadyExists":
+            raise

@@ -1,0 +1,121 @@
+"""Node lifecycle: heartbeats (from node agents over gRPC) keep nodes Ready; a node silent
+for the grace period becomes NotReady (Ready=Unknown, unreachable taints), and after the
+eviction timeout its pods are deleted so their controllers recreate them elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from apiserver import registry
+from apiserver.events import Recorder
+from apiserver.resources import lookup
+from kubeloop.config import Timing
+
+log = logging.getLogger(__name__)
+
+NODES = lookup("", "v1", "nodes")
+assert NODES
+UNREACHABLE = "node.kubernetes.io/unreachable"
+COMPONENT = "node-controller"
+STATUS_REFRESH = 10.0  # seconds between lastHeartbeatTime writes for a healthy node
+
+
+class NodeLifecycle:
+    def __init__(self, reg: registry.Registry, recorder: Recorder, timing: Timing) -> None:
+        self.registry = reg
+        self.recorder = recorder
+        self.timing = timing
+        started = time.monotonic()
+        # The apiserver may have restarted: every known node gets a fresh grace period.
+        self.last_seen: dict[str, float] = {s.obj["metadata"]["name"]: started
+                                            for s in reg.store.iter(NODES.key)}
+        self._written: dict[str, float] = {}
+        self._not_ready_since: dict[str, float] = {}
+
+    async def heartbeat(self, name: str) -> bool:
+        """Record a heartbeat; returns False if the node object does not exist."""
+        now = time.monotonic()
+        self.last_seen[name] = now
+        node = self.registry.store.get(NODES.key, "", name)
+        if node is None:
+            return False
+        ready = _ready_status(node.obj)
+        if ready != "True" or now - self._written.get(name, 0) >= STATUS_REFRESH:
+            await self._set_ready(name, True)
+            self._written[name] = now
+            self._not_ready_since.pop(name, None)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.timing.heartbeat_interval))
+            await self.check(time.monotonic())
+
+    async def check(self, now: float) -> None:
+        for stored in self.registry.store.iter(NODES.key):
+            name = stored.obj["metadata"]["name"]
+            seen = self.last_seen.setdefault(name, now)
+            if now - seen <= self.timing.node_grace_period:
+                continue
+            if _ready_status(stored.obj) == "True":
+                log.warning("node %s: no heartbeat for %.1fs; marking it NotReady",
+                            name, now - seen)
+                await self._set_ready(name, False)
+                self._not_ready_since[name] = now
+                await self.recorder.record(stored.obj, "Normal", "NodeNotReady",
+                                           f"Node {name} status is now: NodeNotReady", COMPONENT)
+            since = self._not_ready_since.setdefault(name, now)
+            if now - since >= self.timing.pod_eviction_timeout:
+                await self._evict(name)
+
+    async def _evict(self, node: str) -> None:
+        for stored in self.registry.store.iter(registry.PODS.key):
+            pod = stored.obj
+            if pod["spec"].get("nodeName") != node:
+                continue
+            meta = pod["metadata"]
+            log.info("node %s: deleting pod %s/%s (node unreachable)", node, meta["namespace"],
+                     meta["name"])
+            await self.recorder.record(pod, "Normal", "TaintManagerEviction",
+                                       f"Marking for deletion Pod {meta['namespace']}/"
+                                       f"{meta['name']}", "taint-eviction-controller")
+            try:
+                await self.registry.delete(registry.PODS, meta["namespace"], meta["name"],
+                                           {"gracePeriodSeconds": 0})
+            except Exception as e:  # the pod may be gone already
+                log.debug("evicting %s: %s", meta["name"], e)
+
+    async def _set_ready(self, name: str, ready: bool) -> None:
+        now = registry.rfc3339(self.registry.clock())
+
+        def change(node: dict) -> bool:
+            conds = node.setdefault("status", {}).setdefault("conditions", [])
+            if ready:
+                registry.set_condition(node, "Ready", "True", now, "KubeletReady",
+                                       "kubelet is posting ready status")
+            else:
+                registry.set_condition(node, "Ready", "Unknown", now, "NodeStatusUnknown",
+                                       "Kubelet stopped posting node status.")
+            for c in conds:
+                if c["type"] == "Ready":
+                    c["lastHeartbeatTime"] = now if ready else c.get("lastHeartbeatTime", now)
+            taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != UNREACHABLE]
+            if not ready:
+                taints += [{"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": now},
+                           {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": now}]
+            if taints:
+                node["spec"]["taints"] = taints
+            else:
+                node["spec"].pop("taints", None)
+            return True
+
+        await self.registry.mutate(NODES, "", name, change, subresource=registry.ALL)
+
+
+def _ready_status(node: dict) -> str:
+    for c in node.get("status", {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("status"))
+    return "Unknown"

@@ -1,0 +1,334 @@
+"""The ``kubeloop`` command: up, down, status, list, kubeconfig, ca.
+
+Flags and ``$KUBELOOP_HOME`` are read here only and handed down. ``up`` goes through
+``cluster.launch`` (like the Python API) and waits for the supervisor's one-line report;
+``--foreground`` runs the supervisor in this process instead. Everything else reads the
+registry, ``supervisor.json`` and the apiserver's health. Kept light to import: the PKI
+and YAML code load only when ``up`` needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kubeloop import probe, registry, supervisor
+from kubeloop.config import ClusterConfig, ConfigError
+
+if TYPE_CHECKING:
+    from kubeloop import cluster
+
+DEFAULT_TIMEOUT = 60.0
+
+
+# --- pure formatting -------------------------------------------------------------------
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart, like kubectl's tables."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+        for row in [headers, *rows]
+    )
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """One supervised process as ``status`` sees it."""
+
+    name: str
+    pid: int
+    alive: bool
+    exit_code: int | None = None
+
+
+def process_state(p: ProcessView) -> str:
+    if p.alive:
+        return "running"
+    return "stopped" if p.exit_code is None else f"exited ({p.exit_code})"
+
+
+def status_report(
+    config: ClusterConfig,
+    processes: Sequence[ProcessView],
+    api_ready: bool,
+    ready_nodes: set[str] | None,
+) -> tuple[str, list[str]]:
+    """The status table and the list of problems (empty when healthy).
+
+    ``ready_nodes`` is None when the node list could not be read.
+    """
+    net = config.network
+    rows = []
+    for p in processes:
+        if p.name == "apiserver":
+            address = f"{net.apiserver_ip}:{net.api_port}"
+            health = "ready" if api_ready else "not ready"
+        elif p.name.startswith("node-"):
+            n = int(p.name.removeprefix("node-"))
+            address = net.node_ip(n)
+            if ready_nodes is None:
+                health = "unknown"
+            else:
+                health = "Ready" if config.node_name(n) in ready_nodes else "NotReady"
+        else:
+            address, health = "-", "-"
+        rows.append([p.name, str(p.pid or "-"), process_state(p), address, health])
+    problems = [f"{p.name} {process_state(p)}" for p in processes if not p.alive]
+    if not api_ready:
+        problems.append(f"apiserver {net.api_url}/readyz does not answer ok")
+    if ready_nodes is not None:
+        problems += [
+            f"node {config.node_name(n)} is not Ready"
+            for n in range(1, config.nodes + 1)
+            if config.node_name(n) not in ready_nodes
+        ]
+    table = format_table(["NAME", "PID", "STATE", "ADDRESS", "HEALTH"], rows)
+    return table, problems
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
+    # Imported here: certificate and YAML code would slow every other command's start.
+    from kubeloop import cluster
+
+    request = cluster.Request(
+        name=args.name,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        nodes=args.nodes,
+        cni=args.cni,
+    )
+    began = time.monotonic()
+    if args.foreground:
+        return _up_foreground(reg, request, args.timeout, began)
+    config, started = cluster.launch(reg, request, args.timeout)
+    _say_starting(config)
+    try:
+        started.wait(args.timeout + supervisor.CHILD_GRACE)
+    except supervisor.StartError as e:
+        print(cluster.describe_failure(config, e), file=sys.stderr)
+        supervisor.stop(config, started.proc.pid)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted; stopping what was started", file=sys.stderr)
+        supervisor.stop(config, started.proc.pid)
+        return 130
+    _say_ready(config, began)
+    return 0
+
+
+def _up_foreground(
+    reg: registry.Registry, request: cluster.Request, timeout: float, began: float
+) -> int:
+    from kubeloop import cluster
+
+    with reg.locked():
+        config = cluster.prepare(reg, request)
+        reg.save(registry.Entry(config.name, config.data_dir, config.slot, os.getpid()))
+    _say_starting(config)
+    logging.basicConfig(level=logging.WARNING, format="kubeloop: %(message)s")
+
+    def report(line: str) -> None:
+        verdict = supervisor.parse_report(line)
+        if verdict.error is None:
+            _say_ready(config, began)
+            print("Press Ctrl-C to stop.", flush=True)
+        else:
+            error = supervisor.StartError(verdict.process, verdict.error)
+            print(cluster.describe_failure(config, error), file=sys.stderr)
+
+    code = supervisor.Supervisor(config, report, timeout).run()
+    print(f'Cluster "{config.name}" stopped')
+    return code
+
+
+def _say_starting(config: ClusterConfig) -> None:
+    nodes = f"{config.nodes} node" + ("s" if config.nodes != 1 else "")
+    print(f'Starting cluster "{config.name}" with {nodes} ...', flush=True)
+
+
+def _say_ready(config: ClusterConfig, began: float) -> None:
+    print(f"Cluster ready in {time.monotonic() - began:.1f}s")
+    print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
+
+
+def cmd_down(args: argparse.Namespace, reg: registry.Registry) -> int:
+    entries = reg.entries() if args.all else [_entry(reg, args.name)]
+    if not entries:
+        print("No clusters registered")
+    for entry in entries:
+        config = _load(entry)
+        stopped = supervisor.stop(config, entry.pid) if config else []
+        if stopped:
+            print(f'Stopped cluster "{entry.name}": {", ".join(stopped)}')
+        else:
+            print(f'Cluster "{entry.name}" is not running')
+        if args.purge:
+            _purge(reg, entry)
+    return 0
+
+
+def _purge(reg: registry.Registry, entry: registry.Entry) -> None:
+    data_dir = Path(entry.data_dir)
+    # Only a folder kubeloop made: a mistyped --data-dir must not cost someone their files.
+    if data_dir.exists() and not (data_dir / "cluster.json").exists():
+        print(f"Kept {data_dir}: it holds no cluster.json, so kubeloop did not make it")
+    elif data_dir.exists():
+        shutil.rmtree(data_dir)
+        print(f"Deleted {data_dir}")
+    reg.remove(entry.name)
+
+
+def cmd_status(args: argparse.Namespace, reg: registry.Registry) -> int:
+    entry = _entry(reg, args.name)
+    config = _require_config(entry)
+    state = supervisor.read_state(config)
+    if not registry.is_running(entry) or state is None:
+        name = entry.name
+        print(f'Cluster "{name}" is not running; start it with: kubeloop up --name {name}')
+        return 1
+    processes = [ProcessView(supervisor.SUPERVISOR, state.pid, True)] + [
+        ProcessView(name, pid, registry.pid_alive(pid), state.exit_codes.get(name))
+        for name, pid in state.children.items()
+    ]
+    prober = probe.Prober(config)
+    api_ready = prober.readyz()
+    node_list = prober.nodes() if api_ready else None
+    ready_nodes = probe.ready_node_names(node_list) if node_list is not None else None
+    table, problems = status_report(config, processes, api_ready, ready_nodes)
+    print(f'Cluster "{config.name}" (slot {config.slot}, {config.network.api_url}, {config.root})')
+    print(table)
+    if problems:
+        print("Unhealthy: " + "; ".join(problems))
+        return 1
+    print(f"Healthy: apiserver ready, {config.nodes}/{config.nodes} nodes Ready")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, reg: registry.Registry) -> int:
+    rows = []
+    for entry in reg.entries():
+        config = _load(entry)
+        rows.append([
+            entry.name,
+            "running" if registry.is_running(entry) else "stopped",
+            str(entry.slot),
+            str(config.nodes) if config else "?",
+            config.network.api_url if config else "?",
+            entry.data_dir,
+        ])  # fmt: skip
+    if not rows:
+        print("No clusters; create one with: kubeloop up")
+        return 0
+    print(format_table(["NAME", "STATE", "SLOT", "NODES", "API", "DATA DIR"], rows))
+    return 0
+
+
+def cmd_kubeconfig(args: argparse.Namespace, reg: registry.Registry) -> int:
+    print(_require_file(reg, args.name, lambda c: c.kubeconfig))
+    return 0
+
+
+def cmd_ca(args: argparse.Namespace, reg: registry.Registry) -> int:
+    print(_require_file(reg, args.name, lambda c: c.ca_cert))
+    return 0
+
+
+def _entry(reg: registry.Registry, name: str | None) -> registry.Entry:
+    name = name or registry.DEFAULT_NAME
+    entry = reg.get(name)
+    if entry is None:
+        raise ConfigError(f'no cluster named "{name}"; create it with: kubeloop up --name {name}')
+    return entry
+
+
+def _load(entry: registry.Entry) -> ClusterConfig | None:
+    try:
+        return ClusterConfig.load(entry.data_dir)
+    except ConfigError:
+        return None
+
+
+def _require_config(entry: registry.Entry) -> ClusterConfig:
+    config = _load(entry)
+    if config is None:
+        raise ConfigError(
+            f"{entry.data_dir}/cluster.json of cluster {entry.name!r} is missing or damaged; "
+            f"recreate it with: kubeloop down --name {entry.name} --purge; "
+            f"kubeloop up --name {entry.name}"
+        )
+    return config
+
+
+def _require_file(
+    reg: registry.Registry, name: str | None, pick: Callable[[ClusterConfig], Path]
+) -> Path:
+    config = _require_config(_entry(reg, name))
+    path = pick(config)
+    if not path.exists():
+        raise ConfigError(f"{path} is missing; run: kubeloop up --name {config.name}")
+    return path
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubeloop", description="A multi-node Kubernetes cluster on loopback."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start a cluster (or restart it from its data dir)")
+    up.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    up.add_argument("--nodes", type=int, help="number of nodes (default 1, or as before)")
+    up.add_argument("--data-dir", help="where the cluster keeps its files "
+                    "(default $KUBELOOP_HOME/NAME, KUBELOOP_HOME defaults to ~/.kubeloop)")
+    up.add_argument("--foreground", action="store_true",
+                    help="run in this terminal; Ctrl-C stops the cluster")
+    up.add_argument("--cni", choices=["calico", "flannel"], help="network plugin to emulate")
+    up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                    help=f"seconds to wait for readiness (default {DEFAULT_TIMEOUT:g})")
+    up.set_defaults(run=cmd_up)
+
+    down = sub.add_parser("down", help="stop a cluster")
+    down.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    down.add_argument("--all", action="store_true", help="stop every registered cluster")
+    down.add_argument("--purge", action="store_true", help="also delete the data dir")
+    down.set_defaults(run=cmd_down)
+
+    status = sub.add_parser("status", help="processes and health; exit 1 unless healthy")
+    status.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    status.set_defaults(run=cmd_status)
+
+    path_commands = (("kubeconfig", cmd_kubeconfig, "kubeconfig"), ("ca", cmd_ca, "CA certificate"))
+    for command, run, what in path_commands:
+        p = sub.add_parser(command, help=f"print the path of the cluster's {what}")
+        p.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+        p.set_defaults(run=run)
+
+    listing = sub.add_parser("list", help="registered clusters and their state")
+    listing.set_defaults(run=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    reg = registry.Registry(registry.home_from_env(os.environ))
+    try:
+        code: int = args.run(args, reg)
+    except ConfigError as e:
+        print(f"kubeloop: {e}", file=sys.stderr)
+        return 1
+    return code

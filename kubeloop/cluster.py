@@ -1,0 +1,312 @@
+"""Bringing a cluster up, and ``Cluster``: the Python API for tests and scripts.
+
+``prepare`` turns a request (name, data dir, nodes, ...) into a saved ``ClusterConfig``
+with its PKI and kubeconfig: it reuses ``DIR/cluster.json`` when present (same slot and
+addresses, so a restart loses nothing) or claims the lowest free slot. ``launch`` does
+that and starts a background supervisor under the registry lock, so concurrent starts
+never share addresses. ``kubeloop up`` and ``Cluster`` both go through ``launch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from kubeloop import kubeconfig, pki, registry, supervisor
+from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Network, Timing
+
+LOG_TAIL_LINES = 20
+
+
+class AlreadyRunning(ConfigError):
+    """A cluster of that name runs already."""
+
+
+class StartFailed(RuntimeError):
+    """The cluster did not become ready; the message quotes the guilty process's log."""
+
+
+# --- pure decisions ----------------------------------------------------------------
+
+
+def failure_hint(config: ClusterConfig, process: str, message: str, log_tail: Sequence[str]) -> str:
+    """One line telling the user what to do about a failed start."""
+    text = "\n".join(log_tail)
+    if "address already in use" in text.lower():
+        return (
+            f"another process holds one of {config.name}'s addresses; find it with: "
+            f"ss -ltnp | grep {config.network.apiserver_ip}"
+        )
+    if re.search(r"No module named '?(apiserver|node_agent)", text):
+        return "the kubeloop package is incomplete; reinstall it (pip install -e .)"
+    if "ready after" in message.lower() or "no answer" in message:
+        return f"{process} is slow or stuck: read its log, or retry with a larger --timeout"
+    return f"fix the error above and start the cluster again (kubeloop up --name {config.name})"
+
+
+def format_failure(
+    config: ClusterConfig, process: str, message: str, log_path: Path, log_tail: Sequence[str]
+) -> str:
+    lines = [f'Cluster "{config.name}" did not start: {process}: {message}']
+    if log_tail:
+        lines.append(f"--- last {len(log_tail)} lines of {log_path} ---")
+        lines += log_tail
+        lines.append("---")
+    lines.append(f"Fix: {failure_hint(config, process, message, log_tail)}")
+    return "\n".join(lines)
+
+
+# --- I/O ---------------------------------------------------------------------------------
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+def describe_failure(config: ClusterConfig, error: supervisor.StartError) -> str:
+    path = config.logs / f"{error.process}.log"
+    return format_failure(config, error.process, error.message, path, log_tail(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What the user asked for; ``None`` means "as before" for a data dir that holds a
+    cluster, else the default."""
+
+    name: str | None = None
+    data_dir: Path | None = None
+    nodes: int | None = None
+    cni: str | None = None
+    timing: Timing | None = None
+
+
+def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
+    """Save the config, PKI and kubeconfig for a start; call it holding ``reg.locked()``."""
+    name, data_dir, nodes = request.name, request.data_dir, request.nodes
+    if name is not None:
+        registry.validate_name(name)  # before it names any file
+    if data_dir is None:
+        entry = reg.get(name or registry.DEFAULT_NAME)
+        default = reg.default_data_dir(name or registry.DEFAULT_NAME)
+        data_dir = Path(entry.data_dir) if entry else default
+    root = data_dir.expanduser().resolve()
+    previous = ClusterConfig.load(root) if (root / "cluster.json").exists() else None
+    name = name or (previous.name if previous else registry.DEFAULT_NAME)
+    if previous and previous.name != name:
+        raise ConfigError(f"{root} holds cluster {previous.name!r}, not {name!r}")
+    _refuse_if_running(reg, name, previous)
+    others = [e for e in reg.entries() if e.name != name]
+    running = {e.slot: e.name for e in others if registry.is_running(e)}
+    if previous:
+        config = dataclasses.replace(
+            previous,
+            nodes=previous.nodes if nodes is None else nodes,
+            cni=request.cni or previous.cni,
+            timing=request.timing or previous.timing,
+        )
+        _check_addresses_free(config, running)
+    else:
+        stopped = {e.slot for e in others} - set(running)
+        slot = registry.choose_slot(running, stopped, _slot_bindable)
+        if slot is None:
+            raise ConfigError(
+                f"all {MAX_CLUSTERS} cluster slots are busy; "
+                "stop one with: kubeloop down --name NAME (see kubeloop list)"
+            )
+        config = ClusterConfig(
+            name=name,
+            data_dir=str(root),
+            slot=slot,
+            nodes=1 if nodes is None else nodes,
+            cni=request.cni or "calico",
+            network=Network.for_slot(slot),
+            timing=request.timing or Timing(),
+        )
+    config.validate()
+    config.save()
+    pki.ensure_pki(config)
+    kubeconfig.write(config)
+    return config
+
+
+def launch(
+    reg: registry.Registry, request: Request, timeout: float, exit_with: int | None = None
+) -> tuple[ClusterConfig, supervisor.Launch]:
+    """``prepare`` and spawn a background supervisor; the caller waits on the Launch."""
+    with reg.locked():
+        config = prepare(reg, request)
+        started = supervisor.spawn(config, timeout, exit_with)
+        reg.save(registry.Entry(config.name, config.data_dir, config.slot, started.proc.pid))
+    return config, started
+
+
+def _refuse_if_running(
+    reg: registry.Registry, name: str, previous: ClusterConfig | None
+) -> None:
+    entry = reg.get(name)
+    state = supervisor.read_state(previous) if previous else None
+    for pid in (entry.pid if entry else 0, state.pid if state else 0):
+        if registry.is_kubeloop_process(pid):
+            raise AlreadyRunning(
+                f'cluster "{name}" is already running (pid {pid}); '
+                f"stop it with: kubeloop down --name {name}"
+            )
+
+
+def _check_addresses_free(config: ClusterConfig, running: dict[int, str]) -> None:
+    net = config.network
+    if config.slot in running:
+        raise ConfigError(
+            f"cluster {running[config.slot]!r} is running on {config.name!r}'s addresses "
+            f"({net.apiserver_ip}); stop it first: kubeloop down --name {running[config.slot]}"
+        )
+    for port in (net.api_port, net.grpc_port):
+        if not registry.address_bindable(net.apiserver_ip, port):
+            raise ConfigError(
+                f"{net.apiserver_ip}:{port} is in use by another process; "
+                f"find it with: ss -ltnp | grep {net.apiserver_ip}"
+            )
+
+
+def _slot_bindable(slot: int) -> bool:
+    net = Network.for_slot(slot)
+    ports = (net.api_port, net.grpc_port)
+    return all(registry.address_bindable(net.apiserver_ip, p) for p in ports)
+
+
+# --- the Python API ------------------------------------------------------------------------
+
+_names = itertools.count(1)
+
+
+class Cluster:
+    """A cluster started in the background for the life of this object (or ``with`` block).
+
+    Without a name it gets a unique one and a temporary data dir, both gone after
+    ``stop()``. Its supervisor also stops if this Python process dies.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        name: str | None = None,
+        data_dir: str | Path | None = None,
+        cni: str = "calico",
+        timing: Timing | None = None,
+        start_timeout: float = 30,
+        home: Path | None = None,
+    ) -> None:
+        self.nodes = nodes
+        self.temporary = name is None
+        self.name = name or f"t{os.getpid()}-{next(_names)}"
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self.cni = cni
+        self.timing = timing
+        self.start_timeout = start_timeout
+        self.registry = registry.Registry(home or registry.home_from_env(os.environ))
+        self._launch: supervisor.Launch | None = None
+        self._temp_dir: Path | None = None
+        self._config: ClusterConfig | None = None
+
+    # --- lifecycle ---
+    def start(self) -> Cluster:
+        if self.temporary and self._data_dir is None:
+            self._temp_dir = Path(tempfile.mkdtemp(prefix=f"kubeloop-{self.name}-"))
+        data_dir = self._data_dir or self._temp_dir
+        request = Request(self.name, data_dir, self.nodes, self.cni, self.timing)
+        try:
+            self._config, self._launch = launch(
+                self.registry, request, self.start_timeout, exit_with=os.getpid()
+            )
+            self._launch.wait(self.start_timeout + supervisor.CHILD_GRACE)
+        except supervisor.StartError as e:
+            report = describe_failure(self.config, e)  # before stop() deletes the logs
+            self.stop()
+            raise StartFailed(report) from e
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every process of the cluster and forget a temporary one; idempotent."""
+        if self._launch is not None and self._config is not None:
+            supervisor.stop(self._config, self._launch.proc.pid)
+            self._launch.proc.wait()  # reap it: a zombie would look alive
+            self._launch = None
+        if self.temporary:
+            self.registry.remove(self.name)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- what clients need ---
+    @property
+    def config(self) -> ClusterConfig:
+        if self._config is None:
+            raise RuntimeError(f"cluster {self.name!r} is not started; call start() first")
+        return self._config
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.config.kubeconfig
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.config.ca_cert
+
+    @property
+    def api_url(self) -> str:
+        return self.config.network.api_url
+
+    @property
+    def token(self) -> str:
+        return pki.read_token(self.config.admin_token_file)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """This process's environment pointing kubectl and clients at the cluster."""
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.config.root / "kubecache"),
+        }
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; output is captured as text."""
+        return subprocess.run(
+            ["kubectl", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+            env=self.env,
+        )

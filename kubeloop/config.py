@@ -1,0 +1,199 @@
+"""Cluster configuration shared by every kubeloop process.
+
+The launcher writes one ``cluster.json`` into the data dir; the apiserver and node agents
+read it at start-up. Flags and environment variables are read only by the CLI, which
+builds a ``ClusterConfig`` and passes it down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+MAX_CLUSTERS = 12  # pod ranges 127.244/16 .. 127.255/16, one /16 per cluster slot
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """Address plan of one cluster. Slot ``index`` shifts every range, so clusters with
+    different slots can run side by side on the same loopback."""
+
+    node_cidr: str = "127.10.0.0/24"  # node N is .N
+    pod_cidr: str = "127.244.0.0/16"  # node N owns the /24 whose third octet is N
+    service_cidr: str = "127.96.0.0/16"
+    lb_cidr: str = "127.200.0.0/24"
+    apiserver_ip: str = "127.10.0.254"
+    api_port: int = 6443
+    grpc_port: int = 6444
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+    # NodePorts also listen on 127.0.0.1 (``curl localhost:30080``); only one cluster can.
+    node_ports_on_localhost: bool = True
+
+    @classmethod
+    def for_slot(cls, index: int) -> Network:
+        if not 0 <= index < MAX_CLUSTERS:
+            raise ConfigError(f"cluster slot {index} is out of range 0..{MAX_CLUSTERS - 1}")
+        return cls(
+            node_cidr=f"127.10.{index}.0/24",
+            pod_cidr=f"127.{244 + index}.0.0/16",
+            service_cidr=f"127.{96 + index}.0.0/16",
+            lb_cidr=f"127.200.{index}.0/24",
+            apiserver_ip=f"127.10.{index}.254",
+            node_ports_on_localhost=index == 0,
+        )
+
+    @property
+    def dns_ip(self) -> str:
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        return str(ipaddress.ip_network(self.service_cidr)[1])
+
+    def node_ip(self, n: int) -> str:
+        return str(ipaddress.ip_network(self.node_cidr)[n])
+
+    def node_pod_cidr(self, n: int) -> str:
+        net = ipaddress.ip_network(self.pod_cidr)
+        return str(list(net.subnets(new_prefix=24))[n])
+
+    @property
+    def node_ports(self) -> tuple[int, int]:
+        low, _, high = self.node_port_range.partition("-")
+        return int(low), int(high)
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{self.apiserver_ip}:{self.api_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.apiserver_ip}:{self.grpc_port}"
+
+    def validate(self) -> None:
+        for name in ("node_cidr", "pod_cidr", "service_cidr", "lb_cidr"):
+            value = getattr(self, name)
+            try:
+                net = ipaddress.ip_network(value)
+            except ValueError as e:
+                raise ConfigError(f"network.{name}: {value!r} is not a CIDR: {e}") from e
+            if not net.is_loopback:
+                raise ConfigError(f"network.{name}: {value} must lie inside 127.0.0.0/8")
+        low, high = self.node_ports
+        if not 1 <= low <= high <= 65535:
+            raise ConfigError(f"network.node_port_range: {self.node_port_range!r} is not LOW-HIGH")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds. Shorter than a real cluster's defaults so faults show within a test."""
+
+    heartbeat_interval: float = 1.0
+    node_grace_period: float = 5.0  # no heartbeat for this long -> node NotReady
+    pod_eviction_timeout: float = 5.0  # NotReady for this long -> its pods are deleted
+
+    def validate(self) -> None:
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("timing.heartbeat_interval must be > 0")
+        if self.node_grace_period <= self.heartbeat_interval:
+            raise ConfigError("timing.node_grace_period must exceed timing.heartbeat_interval")
+        if self.pod_eviction_timeout < 0:
+            raise ConfigError("timing.pod_eviction_timeout must be >= 0")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str = "kubeloop"
+    data_dir: str = ""
+    slot: int = 0
+    nodes: int = 1
+    cni: str = "calico"
+    network: Network = field(default_factory=Network)
+    timing: Timing = field(default_factory=Timing)
+
+    # --- files in the data dir -------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.pki / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.pki / "ca.key"
+
+    @property
+    def apiserver_cert(self) -> Path:
+        return self.pki / "apiserver.crt"
+
+    @property
+    def apiserver_key(self) -> Path:
+        return self.pki / "apiserver.key"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.pki / "admin.token"
+
+    @property
+    def node_token_file(self) -> Path:
+        return self.pki / "node.token"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def node_name(self, n: int) -> str:
+        return f"{self.name}-node-{n}"
+
+    def validate(self) -> None:
+        if not self.data_dir:
+            raise ConfigError("data_dir is required")
+        if not 1 <= self.nodes <= 250:
+            raise ConfigError(f"--nodes {self.nodes}: a cluster has 1 to 250 nodes")
+        if self.cni not in ("calico", "flannel"):
+            raise ConfigError(f"--cni {self.cni!r}: choose calico or flannel")
+        self.network.validate()
+        self.timing.validate()
+
+    # --- persistence -----------------------------------------------------------------
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "cluster.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, data_dir: str | Path) -> ClusterConfig:
+        path = Path(data_dir) / "cluster.json"
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path} not found: is {data_dir} a kubeloop data dir?") from e
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from e
+        raw["network"] = Network(**raw.get("network", {}))
+        raw["timing"] = Timing(**raw.get("timing", {}))
+        raw["data_dir"] = str(Path(data_dir).resolve())
+        return cls(**raw)

@@ -1,0 +1,192 @@
+"""Cluster PKI: the CA, the apiserver serving certificate and the bearer tokens.
+
+``ensure_pki`` writes whatever is missing under ``config.pki`` and keeps what exists, so a
+restart on the same data dir keeps the CA every kubeconfig already trusts. Keys are ECDSA
+P-256 (fast to generate). ``issue_certificate`` signs leaf certificates for other servers
+(the ingress controller) from the same CA.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kubeloop.config import ClusterConfig, Network
+
+CA_COMMON_NAME = "kubeloop-ca"
+CA_DAYS = 3650
+LEAF_DAYS = 3650
+# Clock skew between the processes is nil on one host, but kubectl refuses a certificate
+# that starts even a second in its future, so back-date a little.
+_BACKDATE = datetime.timedelta(minutes=5)
+
+
+def apiserver_sans(network: Network) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) the apiserver certificate must cover, as kubeadm does."""
+    dns = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        f"kubernetes.default.svc.{network.cluster_domain}",
+    ]
+    ips = [network.apiserver_ip, "127.0.0.1", network.kubernetes_service_ip]
+    return dns, list(dict.fromkeys(ips))
+
+
+def create_ca(now: datetime.datetime, days: int = CA_DAYS) -> tuple[bytes, bytes]:
+    """A self-signed CA certificate and its key, both PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME)])
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _cert_pem(cert), _key_pem(key)
+
+
+def issue_certificate(
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    days: int = LEAF_DAYS,
+    *,
+    now: datetime.datetime | None = None,
+) -> tuple[bytes, bytes]:
+    """A server certificate (and its new key, both PEM) for the given names, signed by the CA.
+
+    The subject CN is the first DNS name (or IP); clients check the SANs only.
+    """
+    if not dns_names and not ip_addresses:
+        raise ValueError("a certificate needs at least one DNS name or IP address")
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key is not an ECDSA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+    common_name = (list(dns_names) or list(ip_addresses))[0]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return _cert_pem(cert), _key_pem(key)
+
+
+def ensure_pki(config: ClusterConfig) -> list[Path]:
+    """Create the CA, apiserver certificate and tokens that are missing; return what was written.
+
+    A new CA invalidates the old apiserver certificate, so both are rewritten together.
+    """
+    written: list[Path] = []
+    config.pki.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.pki, 0o700)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    new_ca = not (config.ca_cert.exists() and config.ca_key.exists())
+    if new_ca:
+        ca_pem, ca_key_pem = create_ca(now)
+        write_private(config.ca_key, ca_key_pem)
+        config.ca_cert.write_bytes(ca_pem)
+        written += [config.ca_cert, config.ca_key]
+    if new_ca or not (config.apiserver_cert.exists() and config.apiserver_key.exists()):
+        dns, ips = apiserver_sans(config.network)
+        cert_pem, key_pem = issue_certificate(
+            config.ca_cert.read_bytes(), config.ca_key.read_bytes(), dns, ips, now=now
+        )
+        write_private(config.apiserver_key, key_pem)
+        config.apiserver_cert.write_bytes(cert_pem)
+        written += [config.apiserver_cert, config.apiserver_key]
+    for token_file in (config.admin_token_file, config.node_token_file):
+        if not token_file.exists():
+            write_private(token_file, (secrets.token_hex(32) + "\n").encode())
+            written.append(token_file)
+    return written
+
+
+def read_token(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret with mode 0600 from the start (never briefly world-readable)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # O_CREAT keeps the mode of a file that exists
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    tmp.replace(path)
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
