@@ -14,7 +14,7 @@ from typing import Any
 from apiserver import allocation, naming, patching, services, store
 from apiserver import status as errors
 from apiserver.resources import Resource, for_kind, lookup
-from apiserver.defaults import apply_defaults
+from apiserver.defaults import apply_defaults, drop_type_dependent_fields
 from apiserver.validation import Cause, invalid_message, validate
 from kubeloop.config import ClusterConfig
 
@@ -189,6 +189,8 @@ class Registry:
                 new["status"] = old["status"]
             elif subresource != ALL and res.has_status:
                 new.pop("status", None)
+            if res is SERVICES:
+                drop_type_dependent_fields(new, old)
             apply_defaults(res.kind, new)
         # Internal writers (binding, node status) make transitions users may not make.
         self._validate(res, new, None if subresource == ALL else old)

@@ -480,7 +480,7 @@ def validate_init_containers(init: list[dict], regular: list[dict], volumes: Col
             for key in ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
                 if container.get(key) is not None:
                     causes.append(forbidden(f"{cpath}.{key}", "may not be set for init "
-                                                              "containers without restartPolicy=Always"))
+                                            "containers without restartPolicy=Always"))
     return causes
 
 

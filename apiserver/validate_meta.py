@@ -100,7 +100,8 @@ def validate_object_meta(meta: Any, namespaced: bool, name_fn: NameFn,
                                    name_is_dns_label(namespace, False))
     generation = meta.get("generation")
     if isinstance(generation, int) and generation < 0:
-        causes.append(invalid(f"{path}.generation", generation, "must be greater than or equal to 0"))
+        causes.append(invalid(f"{path}.generation", generation,
+                              "must be greater than or equal to 0"))
     causes += validate_labels(meta.get("labels"), f"{path}.labels")
     causes += validate_annotations(meta.get("annotations"), f"{path}.annotations")
     causes += _validate_owner_references(dicts(meta.get("ownerReferences")),
@@ -183,7 +184,8 @@ def validate_label_selector(selector: Any, path: str) -> list[Cause]:
         key = as_str(expr.get("key"))
         causes += each_invalid(f"{epath}.key", key, qualified_name(key))
         for j, value in enumerate(values):
-            causes += each_invalid(f"{epath}.values[{j}]", as_str(value), label_value(as_str(value)))
+            value = as_str(value)
+            causes += each_invalid(f"{epath}.values[{j}]", value, label_value(value))
     return causes
 
 
@@ -209,7 +211,12 @@ def selector_matches(selector: Any, labels: Mapping[str, Any] | None) -> bool:
 
 def selector_is_empty(selector: Any) -> bool:
     selector = as_dict(selector)
-    return not as_dict(selector.get("matchLabels")) and not as_list(selector.get("matchExpressions"))
+    return not as_dict(selector.get("matchLabels")) and not as_list(
+        selector.get("matchExpressions"))
+
+
+def _go_values(values: Any) -> GoValue:
+    return go_slice(values if isinstance(values, list) else None)
 
 
 def go_label_selector(selector: Any) -> GoValue:
@@ -223,7 +230,7 @@ def go_label_selector(selector: Any) -> GoValue:
         None if exprs is None else [GoValue(
             f"v1.LabelSelectorRequirement{{Key:{go_quote(as_str(e.get('key')))}, "
             f"Operator:{go_quote(as_str(e.get('operator')))}, "
-            f"Values:{go_slice(e.get('values') if isinstance(e.get('values'), list) else None).text}}}")
+            f"Values:{_go_values(e.get('values')).text}}}")
             for e in dicts(exprs)],
         "[]v1.LabelSelectorRequirement")
     rendered_labels = go_string_map(labels if isinstance(labels, dict) else None)

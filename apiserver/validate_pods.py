@@ -395,7 +395,8 @@ def validate_pod_update(pod: dict, old: dict) -> list[Cause]:
             if not as_str(container.get("image")):
                 causes.append(required(f"spec.{group}[{i}].image"))
         causes += containers.image_whitespace(new_list, f"spec.{group}")
-    deadline, old_deadline = spec.get("activeDeadlineSeconds"), old_spec.get("activeDeadlineSeconds")
+    deadline = spec.get("activeDeadlineSeconds")
+    old_deadline = old_spec.get("activeDeadlineSeconds")
     if deadline is not None:
         number = as_int(deadline) or 0
         if not 0 <= number <= MAX_INT32:

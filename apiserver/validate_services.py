@@ -119,7 +119,8 @@ def _cluster_ip_fields(spec: dict) -> list[Cause]:
         if i == 0 and ip == "None":
             if len(ips) > 1:
                 bad_ips = True
-                causes.append(invalid(path, go_slice(ips), "'None' must be the first and only value"))
+                causes.append(invalid(path, go_slice(ips),
+                                      "'None' must be the first and only value"))
             continue
         errors = check_ip(f"{path}[{i}]", ip)
         bad_ips = bad_ips or bool(errors)
@@ -177,8 +178,9 @@ def _traffic_policies(spec: dict) -> list[Cause]:
         if spec.get("type") == "LoadBalancer" and external == "Local":
             causes += each_invalid("spec.healthCheckNodePort", health, port_num(health))
         else:
-            causes.append(invalid("spec.healthCheckNodePort", health, "may only be set when "
-                                  "`type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+            causes.append(invalid("spec.healthCheckNodePort", health,
+                                  "may only be set when `type` is 'LoadBalancer' and "
+                                  "`externalTrafficPolicy` is 'Local'"))
     internal = spec.get("internalTrafficPolicy")
     if internal is None:
         if spec.get("type") in ("NodePort", "LoadBalancer", "ClusterIP"):
@@ -298,8 +300,8 @@ def _cluster_ip_changes(spec: dict, old_spec: dict) -> list[Cause]:
     if old_ips and new_ips[0] != old_ips[0]:
         causes.append(invalid(f"{path}[0]", shown, "may not change once set"))
     if len(old_ips) > len(new_ips) == 1 and spec.get("ipFamilyPolicy") != "SingleStack":
-        causes.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"),
-                              "must be set to 'SingleStack' when releasing the secondary clusterIP"))
+        causes.append(invalid("spec.ipFamilyPolicy", spec.get("ipFamilyPolicy"), "must be set "
+                              "to 'SingleStack' when releasing the secondary clusterIP"))
     return causes
 
 
