@@ -1,0 +1,44 @@
+"""Helpers shared by the benchmark scripts: a throwaway cluster, timed HTTP requests."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import statistics
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kubeloop import Cluster
+
+
+@contextmanager
+def cluster(nodes: int) -> Iterator[Cluster]:
+    with tempfile.TemporaryDirectory(prefix="kubeloop-bench-") as home:
+        with Cluster(nodes=nodes, home=Path(home)) as c:
+            yield c
+
+
+def request(c: Cluster, path: str, method: str = "GET", body: dict | None = None,
+            accept: str = "application/json") -> tuple[float, bytes]:
+    """(seconds, body) of one request; on loopback this is the server time plus ~0.2 ms."""
+    ctx = ssl.create_default_context(cafile=str(c.ca_cert))
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(c.api_url + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {c.token}")
+    req.add_header("Accept", accept)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    started = time.perf_counter()
+    with urllib.request.urlopen(req, context=ctx, timeout=60) as resp:
+        payload = resp.read()
+    return time.perf_counter() - started, payload
+
+
+def summary(label: str, samples: list[float], unit: str = "ms", scale: float = 1000) -> str:
+    values = sorted(s * scale for s in samples)
+    return (f"{label}: median {statistics.median(values):.1f} {unit}, min {values[0]:.1f}, "
+            f"max {values[-1]:.1f} ({len(values)} runs)")
