@@ -9,6 +9,7 @@ import logging
 import time
 
 from apiserver import registry
+from apiserver import status as errors
 from apiserver.events import Recorder
 from apiserver.resources import lookup
 from kubeloop.config import Timing
@@ -16,7 +17,9 @@ from kubeloop.config import Timing
 log = logging.getLogger(__name__)
 
 NODES = lookup("", "v1", "nodes")
-assert NODES
+LEASES = lookup("coordination.k8s.io", "v1", "leases")
+assert NODES and LEASES
+NODE_LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 COMPONENT = "node-controller"
 STATUS_REFRESH = 10.0  # seconds between lastHeartbeatTime writes for a healthy node
@@ -43,10 +46,33 @@ class NodeLifecycle:
             return False
         ready = _ready_status(node.obj)
         if ready != "True" or now - self._written.get(name, 0) >= STATUS_REFRESH:
+            await self._renew_lease(node.obj)
             await self._set_ready(name, True)
             self._written[name] = now
             self._not_ready_since.pop(name, None)
         return True
+
+    async def _renew_lease(self, node: dict) -> None:
+        """The node's Lease in kube-node-lease, as a kubelet keeps it (kubectl describe
+        node shows it); renewed with the node status, not on every heartbeat."""
+        name = node["metadata"]["name"]
+        renew = self.registry.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+        def change(lease: dict) -> bool:
+            lease["spec"]["renewTime"] = renew
+            return True
+
+        if await self.registry.mutate(LEASES, NODE_LEASE_NS, name, change) is None:
+            try:
+                await self.registry.create(LEASES, NODE_LEASE_NS, {
+                    "metadata": {"name": name, "ownerReferences": [{
+                        "apiVersion": "v1", "kind": "Node", "name": name,
+                        "uid": node["metadata"]["uid"]}]},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                             "renewTime": renew}})
+            except errors.ApiError as e:
+                if e.reason != "AlreadyExists":
+                    raise
 
     async def run(self) -> None:
         while True:
