@@ -179,8 +179,8 @@ class Api:
             return json_response(discovery.api_group_list())
         parts = path.strip("/").split("/")
         if parts[0] == "apis" and len(parts) == 2:
-            group = discovery.api_group(parts[1])
-            return json_response(group) if group else None
+            group_doc = discovery.api_group(parts[1])
+            return json_response(group_doc) if group_doc else None
         if (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) == 3):
             group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
             listing = discovery.resource_list(group, version)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from apiserver import registry
 from apiserver import status as errors
-from apiserver.resources import lookup
+from apiserver.resources import require
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-ENDPOINTS = lookup("", "v1", "endpoints")
-assert ENDPOINTS
+ENDPOINTS = require("", "v1", "endpoints")
 
 
 async def ensure(reg: registry.Registry) -> None:

@@ -9,12 +9,11 @@ import time
 
 from apiserver import registry
 from apiserver import status as errors
-from apiserver.resources import lookup
+from apiserver.resources import require
 
 log = logging.getLogger(__name__)
 
-EVENTS = lookup("", "v1", "events")
-assert EVENTS
+EVENTS = require("", "v1", "events")
 
 
 class Recorder:

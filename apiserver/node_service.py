@@ -10,6 +10,8 @@ import logging
 import os
 import platform
 
+from typing import Any
+
 import grpc
 import orjson
 
@@ -54,7 +56,7 @@ class NodeService(pb_grpc.NodeServiceServicer):
                                 f"node address {request.address!r} is not an IP address")
         cidr = self._pod_cidr(name, request.pod_cidr)
         if cidr is None:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+            return await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 f"pod CIDR {request.pod_cidr or self.config.network.pod_cidr} "
                                 "is taken or exhausted")
         node = self._node_object(name, request, cidr)
@@ -178,7 +180,8 @@ class NodeService(pb_grpc.NodeServiceServicer):
         await self._auth(context)
         res = BY_KEY.get(request.resource)
         if res is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no resource {request.resource!r}")
+            return await context.abort(grpc.StatusCode.NOT_FOUND,
+                                       f"no resource {request.resource!r}")
         try:
             new_status = orjson.loads(request.status)
         except orjson.JSONDecodeError as e:
@@ -198,7 +201,7 @@ class NodeService(pb_grpc.NodeServiceServicer):
         except errors.ApiError as e:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, e.message)
         if obj is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.resource} "
+            return await context.abort(grpc.StatusCode.NOT_FOUND, f"{request.resource} "
                                 f"{request.namespace}/{request.name} not found")
         return pb.UpdateStatusResponse(resource_version=int(obj["metadata"]["resourceVersion"]))
 
@@ -207,10 +210,11 @@ class NodeService(pb_grpc.NodeServiceServicer):
         await self._auth(context)
         res = BY_KEY.get(request.resource)
         if res is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no resource {request.resource!r}")
-        options = {"gracePeriodSeconds": 0}
+            return await context.abort(grpc.StatusCode.NOT_FOUND,
+                                       f"no resource {request.resource!r}")
+        options: dict[str, Any] = {"gracePeriodSeconds": 0}
         if request.uid:
-            options["preconditions"] = {"uid": request.uid}  # type: ignore[assignment]
+            options["preconditions"] = {"uid": request.uid}
         try:
             await self.registry.delete(res, request.namespace, request.name, options)
         except errors.ApiError as e:

@@ -13,14 +13,14 @@ from typing import Any
 
 from apiserver import allocation, naming, patching, services, store
 from apiserver import status as errors
-from apiserver.resources import Resource, for_kind, lookup
+from apiserver.resources import Resource, for_kind, require
 from apiserver.defaults import apply_defaults, drop_type_dependent_fields
 from apiserver.validation import Cause, invalid_message, validate
 from kubeloop.config import ClusterConfig
 
-NAMESPACES = lookup("", "v1", "namespaces")
-SERVICES = lookup("", "v1", "services")
-PODS = lookup("", "v1", "pods")
+NAMESPACES = require("", "v1", "namespaces")
+SERVICES = require("", "v1", "services")
+PODS = require("", "v1", "pods")
 assert NAMESPACES and SERVICES and PODS
 
 # Objects whose deletion waits for someone (a controller, the kubelet) to finish it.

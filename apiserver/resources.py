@@ -110,6 +110,11 @@ def lookup(group: str, version: str, plural: str) -> Resource | None:
     return BY_PATH.get((group, version, plural))
 
 
+def require(group: str, version: str, plural: str) -> Resource:
+    """A resource this module defines (for module-level constants elsewhere)."""
+    return BY_PATH[(group, version, plural)]
+
+
 def for_kind(api_version: str, kind: str) -> Resource | None:
     group = api_version.rpartition("/")[0] if "/" in api_version else ""
     return BY_KIND.get((group, kind))

@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Hashable
-
 from apiserver import registry, store
 from apiserver import status as errors
 from kubeloop.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
-Key = Hashable
+Key = tuple[str, ...]  # e.g. (namespace, name)
 
 
 class Controller:

@@ -54,7 +54,7 @@ class GarbageCollector(Controller):
         return found is not None and found.obj["metadata"].get("uid") == uid
 
     async def reconcile(self, key: Key) -> None:
-        kind, namespace, ident = key  # type: ignore[misc]
+        kind, namespace, ident = key
         if kind == "scan":
             await self._collect_orphans(namespace, ident)
         else:

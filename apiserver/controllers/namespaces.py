@@ -5,15 +5,15 @@ finalizer is removed so the deletion completes (what `kubectl delete ns` waits f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from apiserver import registry, store
 from apiserver import status as errors
 from apiserver.controllers.base import Controller, Key
-from apiserver.resources import RESOURCES, lookup
+from apiserver.resources import RESOURCES, require
 
-SERVICE_ACCOUNTS = lookup("", "v1", "serviceaccounts")
-CONFIG_MAPS = lookup("", "v1", "configmaps")
-assert SERVICE_ACCOUNTS and CONFIG_MAPS
+SERVICE_ACCOUNTS = require("", "v1", "serviceaccounts")
+CONFIG_MAPS = require("", "v1", "configmaps")
 NAMESPACED = [r for r in RESOURCES if r.namespaced]
 
 
@@ -28,17 +28,17 @@ class Namespaces(Controller):
 
     def keys_for(self, event: store.Event) -> Iterable[Key]:
         if event.resource == "namespaces":
-            yield event.name
+            yield (event.name,)
         elif event.type == "DELETED":
             ns = self.store.get("namespaces", "", event.namespace)
             if ns is not None and ns.obj["metadata"].get("deletionTimestamp"):
-                yield event.namespace
+                yield (event.namespace,)
 
     def initial_keys(self) -> Iterable[Key]:
-        return [s.obj["metadata"]["name"] for s in self.store.iter("namespaces")]
+        return [(s.obj["metadata"]["name"],) for s in self.store.iter("namespaces")]
 
     async def reconcile(self, key: Key) -> None:
-        name = str(key)
+        (name,) = key
         ns = self.store.get("namespaces", "", name)
         if ns is None:
             return
@@ -48,7 +48,7 @@ class Namespaces(Controller):
             await self._ensure_defaults(name)
 
     async def _ensure_defaults(self, ns: str) -> None:
-        wanted = [
+        wanted: list[tuple[registry.Resource, dict[str, Any]]] = [
             (SERVICE_ACCOUNTS, {"metadata": {"name": "default"}}),
             (CONFIG_MAPS, {"metadata": {"name": "kube-root-ca.crt", "annotations": {
                 "kubernetes.io/description": "Contains a CA bundle that can be used to verify "

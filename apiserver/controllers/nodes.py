@@ -11,14 +11,13 @@ import time
 from apiserver import registry
 from apiserver import status as errors
 from apiserver.events import Recorder
-from apiserver.resources import lookup
+from apiserver.resources import require
 from kubeloop.config import Timing
 
 log = logging.getLogger(__name__)
 
-NODES = lookup("", "v1", "nodes")
-LEASES = lookup("coordination.k8s.io", "v1", "leases")
-assert NODES and LEASES
+NODES = require("", "v1", "nodes")
+LEASES = require("coordination.k8s.io", "v1", "leases")
 NODE_LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 COMPONENT = "node-controller"

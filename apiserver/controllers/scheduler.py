@@ -10,7 +10,7 @@ from apiserver import status as errors
 from apiserver.controllers.base import Controller, Key
 from apiserver.events import Recorder
 
-PASS = "pending"
+PASS = ("pending",)
 COMPONENT = "default-scheduler"
 
 

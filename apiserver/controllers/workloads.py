@@ -11,11 +11,10 @@ from apiserver import naming, registry, replication, rollout, store
 from apiserver import status as errors
 from apiserver.controllers.base import Controller, Key, owner_uid
 from apiserver.events import Recorder
-from apiserver.resources import lookup
+from apiserver.resources import require
 
-REPLICASETS = lookup("apps", "v1", "replicasets")
-DEPLOYMENTS = lookup("apps", "v1", "deployments")
-assert REPLICASETS and DEPLOYMENTS
+REPLICASETS = require("apps", "v1", "replicasets")
+DEPLOYMENTS = require("apps", "v1", "deployments")
 
 
 def _owner_key(obj: dict, kind: str, db: store.Store, resource: str) -> Iterable[Key]:
@@ -51,7 +50,7 @@ class ReplicaSets(Controller):
                 for s in self.store.iter(REPLICASETS.key)]
 
     async def reconcile(self, key: Key) -> None:
-        namespace, name = key  # type: ignore[misc]
+        namespace, name = key
         stored = self.store.get(REPLICASETS.key, namespace, name)
         if stored is None:
             return
@@ -137,7 +136,7 @@ class Deployments(Controller):
                 for s in self.store.iter(DEPLOYMENTS.key)]
 
     async def reconcile(self, key: Key) -> None:
-        namespace, name = key  # type: ignore[misc]
+        namespace, name = key
         stored = self.store.get(DEPLOYMENTS.key, namespace, name)
         if stored is None or stored.obj["metadata"].get("deletionTimestamp"):
             return
