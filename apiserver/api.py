@@ -173,7 +173,7 @@ class Api:
             aggregated = discovery.wants_aggregated(accept)
             if aggregated:
                 return web.Response(body=orjson.dumps(discovery.aggregated_discovery(path[1:])),
-                                    headers={"Content-Type": aggregated})
+                                    headers={"Content-Type": aggregated, "Vary": "Accept"})
             if path == "/api":
                 return json_response(discovery.api_versions(self.server_address))
             return json_response(discovery.api_group_list())
@@ -185,6 +185,11 @@ class Api:
             group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
             listing = discovery.resource_list(group, version)
             return json_response(listing) if listing else None
+        if path == "/openapi/v2":
+            if openapi.OPENAPI_V2_PROTOBUF_ACCEPT in accept:
+                return web.Response(body=openapi.openapi_v2_protobuf(), headers={
+                    "Content-Type": openapi.OPENAPI_V2_PROTOBUF_CONTENT_TYPE})
+            return json_response(openapi.openapi_v2_document())
         if path == "/openapi/v3":
             return json_response(openapi.openapi_v3_root())
         if path.startswith("/openapi/v3/"):
@@ -192,7 +197,13 @@ class Api:
             if doc is None:
                 raise errors.ApiError(404, "NotFound", "the server could not find the "
                                       "requested resource", {})
-            return json_response(doc)
+            digest = openapi.document_hash(doc)
+            response = json_response(doc)
+            response.headers.update({"Vary": "Accept", "ETag": f'"{digest}"'})
+            if request.query.get("hash") == digest:  # content-addressed: cache forever
+                response.headers["Cache-Control"] = "public, immutable"
+                response.headers["Expires"] = "Fri, 01 Jan 2100 00:00:00 GMT"
+            return response
         return None
 
     # --- helpers -----------------------------------------------------------------------

@@ -9,12 +9,16 @@ validates fields itself, so kubectl sends ``?fieldValidation=Strict`` instead of
 client-side against OpenAPI v2. Object schemas are deliberately left out of
 ``components.schemas``: with no schema carrying a GVK, ``kubectl apply`` computes
 strategic merge patches from its compiled-in types rather than from our documents.
+
+GET /openapi/v2 is answered with an empty Swagger document (JSON, or the protobuf kubectl
+asks for); see the note above ``openapi_v2_document``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from apiserver import discovery, resources
@@ -54,16 +58,30 @@ _DELETE_PARAMS = (
 )
 _PRETTY = {**_query("pretty"), "description": "If 'true', then the output is pretty printed."}
 
-# action -> (HTTP method, operationId verb, description verb, query params, response codes)
-_ACTIONS: dict[str, tuple[str, str, str, tuple[dict[str, Any], ...], tuple[str, ...]]] = {
-    "list": ("get", "list", "list or watch objects of kind", _LIST_PARAMS, ("200",)),
-    "post": ("post", "create", "create", _WRITE_PARAMS, ("200", "201", "202")),
-    "deletecollection": ("delete", "delete", "delete collection of", _DELETE_PARAMS + _LIST_PARAMS,
-                         ("200",)),
-    "get": ("get", "read", "read the specified", (), ("200",)),
-    "put": ("put", "replace", "replace the specified", _WRITE_PARAMS, ("200", "201")),
-    "patch": ("patch", "patch", "partially update the specified", _PATCH_PARAMS, ("200", "201")),
-    "delete": ("delete", "delete", "delete", _DELETE_PARAMS, ("200", "202")),
+
+@dataclass(frozen=True)
+class _Action:
+    """One x-kubernetes-action: how upstream names, parameterises and answers it."""
+
+    method: str
+    op_verb: str  # operationId prefix: list, create, read, replace, patch, delete, connect
+    text: str  # description prefix
+    params: tuple[dict[str, Any], ...]
+    codes: tuple[str, ...]
+
+
+_ACTIONS: dict[str, _Action] = {
+    "list": _Action("get", "list", "list or watch objects of kind", _LIST_PARAMS, ("200",)),
+    "post": _Action("post", "create", "create", _WRITE_PARAMS, ("200", "201", "202")),
+    "deletecollection": _Action("delete", "delete", "delete collection of",
+                                _DELETE_PARAMS + _LIST_PARAMS, ("200",)),
+    "get": _Action("get", "read", "read the specified", (), ("200",)),
+    "put": _Action("put", "replace", "replace the specified", _WRITE_PARAMS, ("200", "201")),
+    "patch": _Action("patch", "patch", "partially update the specified", _PATCH_PARAMS,
+                     ("200", "201")),
+    "delete": _Action("delete", "delete", "delete", _DELETE_PARAMS, ("200", "202")),
+    # The method of a connect operation is the one its verb maps to (see _SUBRESOURCE_VERBS).
+    "connect": _Action("", "connect", "connect", (), ("200",)),
 }
 _COLLECTION_VERBS = {"list": "list", "create": "post", "deletecollection": "deletecollection"}
 _ITEM_VERBS = {"get": "get", "update": "put", "patch": "patch", "delete": "delete"}
@@ -87,32 +105,34 @@ def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
     return {"group": group, "version": version, "kind": kind}
 
 
+def _op_id(verb: str, r: Resource, middle: str = "", suffix: str = "",
+           scoped: bool | None = None) -> str:
+    """e.g. patchCoreV1NamespacedPodStatus, deleteAppsV1CollectionNamespacedDeployment."""
+    scope = "Namespaced" if (r.namespaced if scoped is None else scoped) else ""
+    return f"{verb}{_group_prefix(r.group)}{r.version.capitalize()}{middle}{scope}{r.kind}{suffix}"
+
+
 def _operation(action: str, op_id: str, description: str, r: Resource,
                gvk: dict[str, str]) -> dict[str, Any]:
-    _, _, _, params, codes = _ACTIONS[action]
+    spec = _ACTIONS[action]
     op: dict[str, Any] = {
         "tags": [_tag(r.group, r.version)],
         "description": description,
         "operationId": op_id,
     }
-    if params:
-        op["parameters"] = [dict(p) for p in params]
+    if spec.params:
+        op["parameters"] = [dict(p) for p in spec.params]
     if action == "patch":
         op["requestBody"] = {
             "content": {t: {"schema": {"$ref": f"#/components/schemas/{_PATCH_SCHEMA}"}}
                         for t in _PATCH_CONTENT_TYPES},
             "required": True,
         }
-    op["responses"] = {**{c: {"description": _RESPONSE_TEXT[c]} for c in codes},
+    op["responses"] = {**{c: {"description": _RESPONSE_TEXT[c]} for c in spec.codes},
                        "401": {"description": "Unauthorized"}}
     op["x-kubernetes-action"] = action
     op["x-kubernetes-group-version-kind"] = gvk
     return op
-
-
-def _op_id(verb: str, r: Resource, middle: str = "", suffix: str = "") -> str:
-    scope = "Namespaced" if r.namespaced else ""
-    return f"{verb}{_group_prefix(r.group)}{r.version.capitalize()}{middle}{scope}{r.kind}{suffix}"
 
 
 def _resource_paths(r: Resource) -> dict[str, dict[str, Any]]:
@@ -120,31 +140,28 @@ def _resource_paths(r: Resource) -> dict[str, dict[str, Any]]:
     collection, item = f"{prefix}/{r.plural}", f"{prefix}/{r.plural}/{{name}}"
     scope_params = [_path_param("namespace", "object name and auth scope, such as for teams "
                                 "and projects")] if r.namespaced else []
-    item_params = [_path_param("name", f"name of the {r.kind}"), *scope_params]
     gvk = _gvk(r.group, r.version, r.kind)
     paths: dict[str, dict[str, Any]] = {
         collection: {"parameters": [*scope_params, dict(_PRETTY)]},
-        item: {"parameters": [*item_params, dict(_PRETTY)]},
+        item: {"parameters": [_path_param("name", f"name of the {r.kind}"), *scope_params,
+                              dict(_PRETTY)]},
     }
     for verb in r.verbs:
         if verb in _COLLECTION_VERBS:
-            action = _COLLECTION_VERBS[verb]
-            target = collection
+            action, target = _COLLECTION_VERBS[verb], collection
         elif verb in _ITEM_VERBS:
-            action = _ITEM_VERBS[verb]
-            target = item
+            action, target = _ITEM_VERBS[verb], item
         else:
             continue  # watch is ?watch=true on list; the deprecated /watch/ paths are not served
-        method, op_verb, text, _, _ = _ACTIONS[action]
+        spec = _ACTIONS[action]
         middle = "Collection" if action == "deletecollection" else ""
-        paths[target][method] = _operation(action, _op_id(op_verb, r, middle),
-                                           f"{text} {r.kind}", r, gvk)
+        paths[target][spec.method] = _operation(action, _op_id(spec.op_verb, r, middle),
+                                                f"{spec.text} {r.kind}", r, gvk)
     if r.namespaced and "list" in r.verbs:
         paths[f"{r.url_prefix()}/{r.plural}"] = {
             "parameters": [dict(_PRETTY)],
-            "get": _operation("list", _op_id("list", r).replace("Namespaced", "", 1)
-                              + "ForAllNamespaces", f"list or watch objects of kind {r.kind}",
-                              r, gvk),
+            "get": _operation("list", _op_id("list", r, suffix="ForAllNamespaces", scoped=False),
+                              f"{_ACTIONS['list'].text} {r.kind}", r, gvk),
         }
     for sub in discovery.subresources_of(r):
         sub_gvk = _gvk(sub.group, sub.version, sub.kind)
@@ -155,18 +172,15 @@ def _resource_paths(r: Resource) -> dict[str, dict[str, Any]]:
         }
         for verb in sub.verbs:
             action = _SUBRESOURCE_VERBS[verb]
-            method, op_verb, text, _, _ = _ACTIONS[action]
+            method = _ACTIONS[action].method
             if sub.connect:
-                op = _operation("get", _op_id(f"connect", r, method.capitalize(), suffix),
+                op = _operation("connect", _op_id("connect", r, method.capitalize(), suffix),
                                 f"connect {method.upper()} requests to {sub.name} of {r.kind}",
                                 r, sub_gvk)
-                op.pop("responses")
-                op["responses"] = {"200": {"description": "OK"},
-                                   "401": {"description": "Unauthorized"}}
-                op["x-kubernetes-action"] = "connect"
             else:
-                op = _operation(action, _op_id(op_verb, r, "", suffix),
-                                f"{text} {sub.name} of the specified {r.kind}", r, sub_gvk)
+                spec = _ACTIONS[action]
+                op = _operation(action, _op_id(spec.op_verb, r, suffix=suffix),
+                                f"{spec.text} {sub.name} of the specified {r.kind}", r, sub_gvk)
             path_item[method] = op
         paths[f"{item}/{sub.name}"] = path_item
     return paths

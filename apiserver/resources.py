@@ -65,7 +65,8 @@ EVENTS = "events.k8s.io"
 
 RESOURCES: tuple[Resource, ...] = (
     Resource(CORE, "v1", "Namespace", "namespaces", False, ("ns",),
-             subresources=("status", "finalize"), field_selectors=("status.phase",)),
+             subresources=("status", "finalize"), field_selectors=("status.phase",),
+             verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),
     Resource(CORE, "v1", "Node", "nodes", False, ("no",), subresources=("status",),
              field_selectors=("spec.unschedulable",)),
     Resource(CORE, "v1", "Pod", "pods", True, ("po",), ("all",),
