@@ -16,7 +16,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from apiserver import discovery, openapi, paths, printing, registry, store
+from apiserver import discovery, openapi, paths, printing, protobuf, registry, store
 from apiserver import status as errors
 from apiserver.resources import Resource
 from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -402,6 +402,12 @@ class Api:
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
+    if content_type == protobuf.PROTOBUF:
+        try:
+            return protobuf.decode(raw)
+        except protobuf.ProtobufError as e:
+            raise errors.bad_request(f"the request body is not a valid Kubernetes protobuf "
+                                     f"message: {e}") from e
     if "protobuf" in content_type:
         raise errors.unsupported_media_type(content_type)
     try:

@@ -52,26 +52,26 @@ ANY_VERSION_KINDS: dict[str, str] = {
 }
 
 # Messages whose JSON form is not an object; protobuf.py converts their decoded fields
-# (all flagged ``p`` so that only what is on the wire is seen).
+# (all flagged ``po`` so that only what is on the wire is seen).
 SPECIAL: dict[str, dict[int, Field]] = {
     "intstr.IntOrString": {
-        1: ("type", "int64", None, "p"),
-        2: ("intVal", "int32", None, "p"),
-        3: ("strVal", "string", None, "p"),
+        1: ("type", "int64", None, "po"),
+        2: ("intVal", "int32", None, "po"),
+        3: ("strVal", "string", None, "po"),
     },
     "meta.v1.FieldsV1": {
-        1: ("Raw", "json", None, "p"),
+        1: ("Raw", "json", None, "po"),
     },
     "meta.v1.MicroTime": {
-        1: ("seconds", "int64", None, "p"),
-        2: ("nanos", "int32", None, "p"),
+        1: ("seconds", "int64", None, "po"),
+        2: ("nanos", "int32", None, "po"),
     },
     "meta.v1.Time": {
-        1: ("seconds", "int64", None, "p"),
-        2: ("nanos", "int32", None, "p"),
+        1: ("seconds", "int64", None, "po"),
+        2: ("nanos", "int32", None, "po"),
     },
     "resource.Quantity": {
-        1: ("string", "string", None, "p"),
+        1: ("string", "string", None, "po"),
     },
 }
 
@@ -614,8 +614,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
         2: ("address", "string", None, ""),
     },
     "core.v1.NodeAffinity": {
-        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.NodeSelector", "po"),
-        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.PreferredSchedulingTerm", "ro"),
+        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.NodeSelector", "po"),
+        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.PreferredSchedulingTerm", "ro"),
     },
     "core.v1.NodeCondition": {
         1: ("type", "string", None, ""),
@@ -738,8 +740,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
         3: ("status", "message", "core.v1.PodStatus", "o"),
     },
     "core.v1.PodAffinity": {
-        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.PodAffinityTerm", "ro"),
-        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.WeightedPodAffinityTerm", "ro"),
+        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.PodAffinityTerm", "ro"),
+        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.WeightedPodAffinityTerm", "ro"),
     },
     "core.v1.PodAffinityTerm": {
         1: ("labelSelector", "message", "meta.v1.LabelSelector", "po"),
@@ -750,8 +754,10 @@ MESSAGES: dict[str, dict[int, Field]] = {
         6: ("mismatchLabelKeys", "string", None, "ro"),
     },
     "core.v1.PodAntiAffinity": {
-        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.PodAffinityTerm", "ro"),
-        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message", "core.v1.WeightedPodAffinityTerm", "ro"),
+        1: ("requiredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.PodAffinityTerm", "ro"),
+        2: ("preferredDuringSchedulingIgnoredDuringExecution", "message",
+            "core.v1.WeightedPodAffinityTerm", "ro"),
     },
     "core.v1.PodCondition": {
         1: ("type", "string", None, ""),

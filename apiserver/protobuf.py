@@ -244,7 +244,7 @@ def _scalar(occurrence: Occurrence, kind: str, path: str) -> Any:
     if kind == "json":
         try:
             return json.loads(value)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ProtobufError(f"{path}: embedded JSON does not parse: {e}") from e
     raise ProtobufError(f"{path}: schema names unknown scalar kind {kind!r}")
 
