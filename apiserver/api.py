@@ -16,7 +16,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from apiserver import discovery, openapi, paths, printing, protobuf, registry, store
+from apiserver import discovery, fields, openapi, paths, printing, protobuf, registry, store
 from apiserver import status as errors
 from apiserver.resources import Resource
 from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -114,9 +114,10 @@ class Api:
                 return self.list(request, target)
             if method == "POST":
                 body = await self._body(request)
+                warnings = self._unknown_fields(request, res, body)
                 obj = await self.registry.create(res, target.namespace, body,
                                                  dry_run=self._dry_run(request))
-                return json_response(obj, 201)
+                return _warn(json_response(obj, 201), warnings)
             if method == "DELETE":
                 return await self.delete_collection(request, target)
             raise errors.method_not_allowed(method, res.plural)
@@ -137,10 +138,11 @@ class Api:
             return json_response(obj)
         if method == "PUT":
             body = await self._body(request)
+            warnings = self._unknown_fields(request, res, body)
             obj = await self.registry.update(res, target.namespace, name, body,
                                              subresource=sub if sub in ("status",) else "",
                                              dry_run=self._dry_run(request))
-            return json_response(obj)
+            return _warn(json_response(obj), warnings)
         if method == "PATCH":
             ctype = request.content_type
             raw = await request.read()
@@ -151,7 +153,8 @@ class Api:
                 return json_response(obj, 201)
             obj = await self.registry.patch(res, target.namespace, name, raw, ctype,
                                             subresource=sub if sub == "status" else "",
-                                            dry_run=self._dry_run(request))
+                                            dry_run=self._dry_run(request),
+                                            strict=self._validation(request) == "Strict")
             return json_response(obj)
         if method == "DELETE":
             options = await self._delete_options(request)
@@ -214,6 +217,24 @@ class Api:
             if v != "All":
                 raise errors.bad_request(f"unsupported dryRun value {v!r}: only All is supported")
         return bool(values)
+
+    @staticmethod
+    def _validation(request: web.Request) -> str:
+        value = request.query.get("fieldValidation", "Warn")
+        if value not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(f'fieldValidation: Unsupported value: "{value}": '
+                                     'supported values: "Ignore", "Strict", "Warn"')
+        return value
+
+    def _unknown_fields(self, request: web.Request, res: Resource, body: Any) -> list[str]:
+        """Drop fields the type does not have; Strict refuses them, Warn reports them."""
+        if not isinstance(body, dict):
+            return []
+        mode = self._validation(request)
+        unknown = fields.prune(res.api_version, res.kind, body)
+        if unknown and mode == "Strict":
+            raise errors.bad_request(fields.strict_message(res.kind, res.api_version, unknown))
+        return unknown if mode == "Warn" else []
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
@@ -417,6 +438,12 @@ def _decode(raw: bytes, content_type: str) -> Any:
     except (orjson.JSONDecodeError, yaml.YAMLError) as e:
         what = "YAML" if "yaml" in content_type else "JSON"
         raise errors.bad_request(f"the request body is not valid {what}: {e}") from e
+
+
+def _warn(response: web.Response, unknown: list[str]) -> web.Response:
+    for path in unknown:
+        response.headers.add("Warning", f'299 - "unknown field \\"{path}\\""')
+    return response
 
 
 def _sort_key(obj: dict) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from apiserver import allocation, naming, patching, services, store
+from apiserver import allocation, fields, naming, patching, services, store
 from apiserver import status as errors
 from apiserver.resources import Resource, for_kind, require
 from apiserver.defaults import apply_defaults, drop_type_dependent_fields
@@ -220,7 +220,8 @@ class Registry:
 
     # --- patch -----------------------------------------------------------------------------
     async def patch(self, res: Resource, namespace: str, name: str, patch: bytes,
-                    content_type: str, *, subresource: str = "", dry_run: bool = False) -> dict:
+                    content_type: str, *, subresource: str = "", dry_run: bool = False,
+                    strict: bool = False) -> dict:
         for _ in range(5):  # retry a lost compare-and-swap against the latest object
             current = self.get(res, namespace, name)
             base = store.copy(current)
@@ -228,6 +229,10 @@ class Registry:
                 patched = patching.apply_patch(base, patch, content_type, res.kind)
             except patching.PatchError as e:
                 raise errors.ApiError(e.code, e.reason, e.message) from e
+            unknown = fields.prune(res.api_version, res.kind, patched)
+            if unknown and strict:
+                raise errors.bad_request(fields.strict_message(res.kind, res.api_version,
+                                                               unknown))
             rv = patched.get("metadata", {}).get("resourceVersion")
             if rv and rv != current.obj["metadata"]["resourceVersion"]:
                 raise errors.conflict(res, name)

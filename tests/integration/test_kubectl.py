@@ -264,3 +264,19 @@ def test_table_columns_match_a_real_cluster(cluster, namespace: str) -> None:
     assert names == ["Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images",
                      "Selector"]
     assert [c["priority"] for c in table["columnDefinitions"]][-3:] == [1, 1, 1]
+
+
+def test_unknown_fields_strict_by_default_warn_on_request(kubectl: Kubectl) -> None:
+    typo = DEPLOYMENT.replace("replicas: 3", "replcas: 3")
+    strict = kubectl.run("apply", "-f", "-", input=typo, check=False)
+    assert strict.returncode == 1
+    assert 'strict decoding error: unknown field "spec.replcas"' in strict.stderr
+    warned = kubectl.run("apply", "--validate=warn", "-f", "-", input=typo)
+    assert 'Warning: unknown field "spec.replcas"' in warned.stderr
+    assert "replcas" not in kubectl.json("get", "deployment", "web")["spec"]
+
+
+def test_list_manifest_applies(kubectl: Kubectl) -> None:
+    listing = ("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
+               "  metadata: {name: in-list}\n  data: {a: b}\n")
+    assert "configmap/in-list created" in kubectl("apply", "-f", "-", input=listing)
