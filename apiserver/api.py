@@ -16,7 +16,8 @@ import orjson
 import yaml
 from aiohttp import web
 
-from apiserver import discovery, fields, openapi, paths, printing, protobuf, registry, store
+from apiserver import (discovery, fields, openapi, paths, printing, protobuf, proxy, registry,
+                       store)
 from apiserver import status as errors
 from apiserver.resources import Resource
 from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -87,7 +88,8 @@ class Api:
             log.exception("internal error on %s %s", request.method, request.path_qs)
             response = error_response(errors.internal(f"{type(e).__name__}: {e}"))
         elapsed = (time.perf_counter() - started) * 1000
-        if elapsed > 500 and not request.query.get("watch"):
+        if elapsed > 500 and not request.query.get("watch") and \
+                not proxy.is_streaming(request.path):
             log.warning("slow request %s %s: %.0f ms", request.method, request.path_qs, elapsed)
         return response
 
@@ -104,7 +106,9 @@ class Api:
                                   "resource", {})
         res, name, sub = target.resource, target.name, target.subresource
         method = request.method
-        if sub in ("log", "exec", "portforward", "attach", "proxy"):
+        if sub in proxy.NODE_SUBRESOURCES and res.plural == "pods":
+            return await proxy.pod_subresource(request, self.registry, target)
+        if sub in (*proxy.NODE_SUBRESOURCES, "proxy"):
             raise errors.ApiError(501, "NotImplemented",
                                   f"{res.plural}/{sub} is not served yet by this kubeloop version")
         if not name:

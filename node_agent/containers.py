@@ -99,6 +99,10 @@ class LogBuffer:
             q.put_nowait(None)
 
 
+Runner = Callable[[list[str], Identity, Streams], Awaitable[int]]
+"""Runs one process (argv) in a container: its main command, an exec or an exec probe."""
+
+
 @dataclass
 class ContainerContext:
     """Everything an emulated image needs to start one container of a pod."""
@@ -110,6 +114,8 @@ class ContainerContext:
     args: list[str]  # spec.args after $(VAR) expansion
     ports: list[dict]  # spec.containers[].ports (containerPort, protocol, name)
     console: "Console"  # stdout/stderr of the main process: the log and attached clients
+    tty: bool = False  # spec.tty: the main process runs on a terminal (kubectl run -it)
+    run: Runner | None = None  # runs its command line; None: the toolbox, files of its own
 
 
 class Running:
@@ -132,9 +138,10 @@ class Console:
     bytes, to every attached client (kubectl attach / run -it); attached clients feed
     stdin when the container has ``stdin: true``."""
 
-    def __init__(self, log: LogBuffer, stdin: bool = False) -> None:
+    def __init__(self, log: LogBuffer, stdin: bool = False, stdin_once: bool = False) -> None:
         self.log = log
         self.stdin: asyncio.StreamReader | None = asyncio.StreamReader() if stdin else None
+        self.stdin_once = stdin_once  # the first attach session's end closes stdin
         self._attached: set[asyncio.Queue[bytes | None]] = set()
         self._partial = b""
 
@@ -157,12 +164,20 @@ class Console:
     def detach(self, q: asyncio.Queue[bytes | None]) -> None:
         self._attached.discard(q)
 
+    def reopen(self) -> None:
+        """A restarted main process gets a fresh stdin."""
+        if self.stdin is not None:
+            self.stdin = asyncio.StreamReader()
+
     def close(self) -> None:
+        """The main process ended: its last partial line is logged, attached clients are
+        told (their sessions end), and its stdin is closed."""
         if self._partial:
             self.log.append(self._partial.decode(errors="replace"))
             self._partial = b""
         for q in self._attached:
             q.put_nowait(None)
+        self._attached.clear()
         if self.stdin is not None:
             self.stdin.feed_eof()
 
@@ -175,6 +190,7 @@ class ContainerHandle:
     name: str
     log: LogBuffer
     console: Console
+    run: Runner  # runs an exec in the container (sharing its files with the main process)
 
 
 class Directory:

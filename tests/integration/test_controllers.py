@@ -46,23 +46,22 @@ def test_deployment_creates_replicaset_and_spreads_pods(kubectl: Kubectl) -> Non
     assert "Scheduled" in events and "SuccessfulCreate" in events
 
 
-def test_template_change_starts_a_rolling_update(kubectl: Kubectl) -> None:
+def test_template_change_rolls_out_a_new_replicaset(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=DEPLOYMENT)
-    wait_for(lambda: len(pods(kubectl)) == 3, what="3 pods")
+    kubectl("rollout", "status", "deployment/web", "--timeout=30s")
     kubectl("apply", "-f", "-", input=DEPLOYMENT.replace("nginx:1.25", "nginx:1.26"))
-    rss = wait_for(lambda: kubectl.json("get", "rs")["items"]
-                   if len(kubectl.json("get", "rs")["items"]) == 2 else None,
-                   what="a second ReplicaSet")
-    images = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r for r in rss}
-    assert set(images) == {"nginx:1.25", "nginx:1.26"}
-    new = images["nginx:1.26"]
-    assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
-    # maxSurge 25% of 3 rounds up to 1: the new ReplicaSet starts at one replica, and
-    # since no pod is Ready yet (pods run in a later release) the old one keeps 3.
-    assert new["spec"]["replicas"] == 1
+    out = kubectl("rollout", "status", "deployment/web", "--timeout=30s")
+    assert 'deployment "web" successfully rolled out' in out
+    rss = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r
+           for r in kubectl.json("get", "rs")["items"]}
+    assert set(rss) == {"nginx:1.25", "nginx:1.26"}
+    assert rss["nginx:1.26"]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] \
+        == "2"
+    assert rss["nginx:1.26"]["spec"]["replicas"] == 3 and rss["nginx:1.25"]["spec"]["replicas"] == 0
+    wait_for(lambda: {p["spec"]["containers"][0]["image"] for p in pods(kubectl)} == {"nginx:1.26"}
+             and len(pods(kubectl)) == 3, what="only new pods left")
     dep = kubectl.json("get", "deployment", "web")
-    assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
-    assert dep["status"]["updatedReplicas"] == 1
+    assert dep["status"]["updatedReplicas"] == 3 and dep["status"]["readyReplicas"] == 3
 
 
 def test_scale_down_and_cascading_delete(kubectl: Kubectl) -> None:

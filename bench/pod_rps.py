@@ -1,0 +1,132 @@
+"""Figure: requests/s of one emulated nginx pod, against a minimal asyncio-streams HTTP
+server sending a response of the same size (the reference), both under uvloop.
+
+Each server runs in its own process on a loopback IP, pinned to CPU 0; `wrk` (Debian
+package wrk), pinned to CPU 1, loads it with keep-alive connections. Runs alternate
+between the two; the medians and their ratio are printed.
+    python3 bench/pod_rps.py [--runs 5] [--seconds 3] [--connections 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import re
+import socket
+import statistics
+import subprocess
+import time
+
+import uvloop
+
+from node_agent.containers import Console, ContainerContext, Identity, LogBuffer, Resolver
+from node_agent.images import start
+
+POD_IP = "127.77.250.1"
+REFERENCE_IP = "127.77.250.2"
+PORT = 80
+SERVER_CPU, WRK_CPU = 0, 1  # the servers and wrk never share a core
+
+
+def reference_response() -> bytes:
+    """What the emulated nginx answers to GET /, byte for byte in size."""
+    from node_agent.images.webservers import NGINX_INDEX
+    head = ("HTTP/1.1 200 OK\r\nServer: nginx/1.27.5\r\n"
+            "Date: Thu, 01 Jan 2026 00:00:00 GMT\r\nContent-Type: text/html\r\n"
+            f"Content-Length: {len(NGINX_INDEX)}\r\n"
+            "Last-Modified: Wed, 16 Apr 2025 12:01:11 GMT\r\nConnection: keep-alive\r\n"
+            'ETag: "67ff9c07-267"\r\nAccept-Ranges: bytes\r\n\r\n')
+    return head.encode() + NGINX_INDEX
+
+
+async def _reference_server() -> None:
+    response = reference_response()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(response)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, REFERENCE_IP, PORT, backlog=511)
+    async with server:
+        await server.serve_forever()
+
+
+async def _emulated_nginx() -> None:
+    identity = Identity(POD_IP, "bench-nginx", "default", "bench-nginx",
+                        Resolver("10.96.0.10", ("default.svc.cluster.local",)))
+    ctx = ContainerContext(identity, "nginx", "nginx", [], [], [{"containerPort": 80}],
+                           Console(LogBuffer()))
+    running = await start(ctx)
+    await running.exited
+
+
+def _serve(which: str) -> None:
+    os.sched_setaffinity(0, {SERVER_CPU})
+    uvloop.install()
+    asyncio.run(_emulated_nginx() if which == "emulated" else _reference_server())
+
+
+def _wait_listening(ip: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((ip, PORT), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {ip}:{PORT}")
+
+
+def wrk(ip: str, seconds: int, connections: int) -> float:
+    command = ["taskset", "-c", str(WRK_CPU), "wrk", "-t1", f"-c{connections}",
+               f"-d{seconds}s", f"http://{ip}:{PORT}/"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+    if errors:
+        raise SystemExit(f"wrk reported errors against {ip}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise SystemExit(f"no figure in wrk's output:\n{out}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    servers = {name: multiprocessing.Process(target=_serve, args=(name,), daemon=True)
+               for name in ("emulated", "reference")}
+    for process in servers.values():
+        process.start()
+    try:
+        _wait_listening(POD_IP)
+        _wait_listening(REFERENCE_IP)
+        results: dict[str, list[float]] = {"emulated": [], "reference": []}
+        for _ in range(args.runs):
+            results["emulated"].append(wrk(POD_IP, args.seconds, args.connections))
+            results["reference"].append(wrk(REFERENCE_IP, args.seconds, args.connections))
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.join(5)
+    emulated = statistics.median(results["emulated"])
+    reference = statistics.median(results["reference"])
+    for name, values in results.items():
+        print(f"{name}: median {statistics.median(values):,.0f} req/s "
+              f"(runs: {', '.join(f'{v:,.0f}' for v in values)})")
+    print(f"ratio emulated/reference: {emulated / reference:.2f}x "
+          f"({args.runs} runs, {args.seconds}s each, {args.connections} connections, "
+          "uvloop, 1 wrk thread)")
+
+
+if __name__ == "__main__":
+    main()

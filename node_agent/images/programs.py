@@ -1,0 +1,46 @@
+"""From a catalogue choice to the program that serves: the pod's identity (hostname, IP,
+environment) and the image's settings go into the app objects of ``webservers``,
+``goapps`` and ``echoes``."""
+
+from __future__ import annotations
+
+from node_agent.containers import Identity
+from node_agent.images import echoes, goapps, webservers
+from node_agent.images.catalogue import Choice, Kind
+from node_agent.images.model import Program
+
+
+def build(choice: Choice, identity: Identity, image: str, started: float) -> Program:
+    """The program for a serving kind (not COMMAND or EXIT). ``started`` is the epoch
+    time the container started (uptime-dependent answers use it)."""
+    s = choice.settings
+    host = identity.hostname
+    match choice.kind:
+        case Kind.NGINX:
+            return webservers.Nginx(s["version"], s["port"], s["entrypoint"])
+        case Kind.HTTPD:
+            return webservers.Httpd(s["version"], identity.pod_ip)
+        case Kind.HELLO_APP:
+            return goapps.HelloApp(s["version"], host, s["port"])
+        case Kind.HTTP_ECHO:
+            return goapps.HttpEcho(s["text"], s["status"], s["listen"], s["port"],
+                                   s["version"])
+        case Kind.NETEXEC:
+            return goapps.Netexec(host, s["http_port"], s["udp_port"], started)
+        case Kind.SERVE_HOSTNAME:
+            return goapps.ServeHostname(host, s["port"], s["tcp"], s["udp"], s["http"],
+                                        s["close"])
+        case Kind.LIVENESS:
+            return goapps.Liveness(started)
+        case Kind.AGNHOST_PAUSE | Kind.PAUSE:
+            return goapps.Pause(agnhost=choice.kind is Kind.AGNHOST_PAUSE)
+        case Kind.ECHOSERVER:
+            return echoes.Echoserver(host, identity.env, s["legacy"])
+        case Kind.JMALLOC_ECHO:
+            return echoes.JmallocEcho(host, s["port"])
+        case Kind.EALEN_ECHO:
+            return echoes.EalenEcho(host, identity.env, s["port"])
+        case Kind.GENERIC:
+            return echoes.Generic(identity.namespace, identity.pod_name, identity.pod_ip,
+                                  image, s["ports"])
+    raise ValueError(f"{choice.kind} is not a serving program")

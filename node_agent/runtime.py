@@ -1,0 +1,298 @@
+"""The pod runtime of a node agent: one PodRuntime per pod bound to the node. It gives the
+pod its IP, starts each container through the emulated images, runs its probes, restarts
+containers by the pod's restartPolicy, and reports the pod status like kubelet does."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from node_agent import environment, images, toolbox
+from node_agent.containers import (Console, ContainerContext, ContainerHandle, Directory,
+                                   Identity, LogBuffer, Resolver, Running, Streams)
+from node_agent.toolbox.fs import FileSystem
+from node_agent.probes import ProbeSpec, Tracker, check
+
+log = logging.getLogger("node_agent.runtime")
+
+BACKOFF_START = 1.0  # seconds before the first restart of a crashed container
+BACKOFF_MAX = 60.0
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    ip: str
+    cluster_domain: str
+    dns_ip: str
+    service_cidr: str
+
+
+@dataclass
+class ContainerState:
+    spec: dict
+    context: ContainerContext
+    running: Running | None = None
+    restarts: int = 0
+    state: dict = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
+    last_state: dict = field(default_factory=dict)
+    readiness: Tracker | None = None
+    liveness: Tracker | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    files: FileSystem | None = None  # made on first use: most containers never need one
+
+    def __post_init__(self) -> None:
+        self.context.run = self.run
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def console(self) -> Console:
+        return self.context.console
+
+    async def run(self, argv: list[str], identity: Identity, streams: Streams) -> int:
+        """A process of this container (main command, exec, exec probe): all of them see
+        the same files, as in a real container's writable layer."""
+        if self.files is None:
+            self.files = toolbox.filesystem(self.context.identity)
+        return await toolbox.run(argv, identity, streams, fs=self.files)
+
+    def restarted(self) -> None:
+        """A new instance of the container: fresh files and stdin, one more restart."""
+        self.restarts += 1
+        self.files = None
+        self.console.reopen()
+
+    @property
+    def ready(self) -> bool:
+        return "running" in self.state and (self.readiness is None or self.readiness.passing)
+
+
+class PodRuntime:
+    def __init__(self, pod: dict, node: NodeInfo, ip: str, directory: Directory,
+                 report: Callable[[PodRuntime], Awaitable[None]]) -> None:
+        self.pod = pod
+        self.node = node
+        self.ip = ip
+        self.directory = directory
+        self._report = report
+        meta = pod["metadata"]
+        self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
+        self.started_at = now_rfc3339()
+        self.containers: dict[str, ContainerState] = {}
+        self.stopping = False
+        self.identity = self._identity()
+
+    # --- identity and environment ----------------------------------------------------
+    def _identity(self) -> Identity:
+        domain = self.node.cluster_domain
+        search = (f"{self.namespace}.svc.{domain}", f"svc.{domain}", domain)
+        spec = self.pod.get("spec", {})
+        hostname = spec.get("hostname") or self.name
+        hosts = tuple((a.get("ip", ""), "\t".join(a.get("hostnames") or []))
+                      for a in spec.get("hostAliases") or [])
+        return Identity(self.ip, self.name, self.namespace, hostname,
+                        Resolver(self.node.dns_ip, search), {}, hosts)
+
+    def _pod_for_env(self) -> dict:
+        pod = dict(self.pod)
+        pod["status"] = {**(pod.get("status") or {}), "podIP": self.ip,
+                         "podIPs": [{"ip": self.ip}], "hostIP": self.node.ip,
+                         "hostIPs": [{"ip": self.node.ip}]}
+        return pod
+
+    def _context(self, spec: dict, console: Console) -> ContainerContext:
+        kube_ip = str(ipaddress.ip_network(self.node.service_cidr)[1])
+        env = environment.container_env(self._pod_for_env(), spec,
+                                        environment.service_env("kubernetes", kube_ip, 443))
+        command, args = environment.command_line(spec, env)
+        identity = Identity(self.ip, self.name, self.namespace, self.identity.hostname,
+                            self.identity.resolver, env, self.identity.hosts)
+        return ContainerContext(identity, spec["name"], spec.get("image", ""), command, args,
+                                spec.get("ports") or [], console, bool(spec.get("tty")))
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        for spec in self.pod["spec"].get("containers") or []:
+            console = Console(LogBuffer(), stdin=bool(spec.get("stdin")),
+                              stdin_once=bool(spec.get("stdinOnce")))
+            self.containers[spec["name"]] = ContainerState(spec, self._context(spec, console))
+        self.directory.put(self.namespace, self.name, {
+            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run)
+            for name, c in self.containers.items()})
+        await asyncio.gather(*(self._start_container(c) for c in self.containers.values()))
+        await self._report(self)
+
+    async def _start_container(self, c: ContainerState) -> None:
+        try:
+            c.running = await images.start(c.context)
+        except Exception as e:  # an image that cannot start is a failed container, not a crash
+            log.warning("%s/%s: container %s failed to start: %s", self.namespace, self.name,
+                        c.name, e)
+            c.console.log.append(f"kubeloop: cannot start container: {e}")
+            c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
+                                      "message": str(e), "startedAt": None,
+                                      "finishedAt": now_rfc3339()}}
+            self._spawn(c, self._after_exit(c, 128))
+            return
+        c.state = {"running": {"startedAt": now_rfc3339()}}
+        if c.spec.get("readinessProbe"):
+            c.readiness = Tracker(ProbeSpec.parse(c.spec["readinessProbe"]), passing=False)
+            self._spawn(c, self._probe(c, c.readiness, "Readiness"))
+        if c.spec.get("livenessProbe"):
+            c.liveness = Tracker(ProbeSpec.parse(c.spec["livenessProbe"]), passing=True)
+            self._spawn(c, self._probe(c, c.liveness, "Liveness"))
+        running = c.running
+        self._spawn(c, self._watch_exit(c, running))
+
+    def _spawn(self, c: ContainerState, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        c.tasks.append(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s/%s: container task failed: %r", self.namespace, self.name,
+                      task.exception(), exc_info=task.exception())
+
+    async def _watch_exit(self, c: ContainerState, running: Running) -> None:
+        code = await running.exited
+        if self.stopping or c.running is not running:
+            return
+        await self._after_exit(c, code)
+
+    async def _after_exit(self, c: ContainerState, code: int) -> None:
+        c.console.close()
+        started = c.state.get("running", {}).get("startedAt")
+        reason = "Completed" if code == 0 else c.state.get("terminated", {}).get("reason", "Error")
+        c.state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": started,
+                                  "finishedAt": now_rfc3339(),
+                                  "containerID": self._container_id(c)}}
+        c.running = None
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        if policy == "Never" or (policy == "OnFailure" and code == 0):
+            await self._report(self)
+            return
+        c.last_state, delay = c.state, min(BACKOFF_START * 2 ** c.restarts, BACKOFF_MAX)
+        c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+            f"back-off {delay:g}s restarting failed container={c.name} "
+            f"pod={self.name}_{self.namespace}({self.uid})")}}
+        await self._report(self)
+        await asyncio.sleep(delay)
+        if not self.stopping:
+            c.restarted()
+            await self._start_container(c)
+            await self._report(self)
+
+    async def _probe(self, c: ContainerState, tracker: Tracker, kind: str) -> None:
+        spec = tracker.spec
+        await asyncio.sleep(spec.initial_delay)
+        while not self.stopping and c.running is not None:
+            ok, message = await check(spec, c.context.identity, c.spec, c.run)
+            if not ok:
+                log.info("%s/%s: %s probe of %s failed: %s", self.namespace, self.name, kind,
+                         c.name, message)
+            if tracker.record(ok):
+                if kind == "Liveness" and not tracker.passing:
+                    c.console.log.append(f"kubeloop: liveness probe failed {spec.failure_threshold}"
+                                         f" times ({message}); restarting the container")
+                    await self._restart_for_liveness(c)
+                    return
+                await self._report(self)
+            await asyncio.sleep(spec.period)
+
+    async def _restart_for_liveness(self, c: ContainerState) -> None:
+        running, c.running = c.running, None
+        for task in c.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        c.tasks = [t for t in c.tasks if t is asyncio.current_task()]
+        if running is not None:
+            await running.stop()
+        c.last_state = {"terminated": {"exitCode": 137, "reason": "Error",
+                                       "startedAt": c.state.get("running", {}).get("startedAt"),
+                                       "finishedAt": now_rfc3339(),
+                                       "containerID": self._container_id(c)}}
+        c.console.close()
+        c.restarted()
+        await self._start_container(c)
+        await self._report(self)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self.directory.remove(self.namespace, self.name)
+        for c in self.containers.values():
+            for task in c.tasks:
+                task.cancel()
+            running, c.running = c.running, None
+            if running is not None:
+                await running.stop()
+            c.console.close()
+            c.console.log.close()
+
+    # --- status --------------------------------------------------------------------------
+    def _container_id(self, c: ContainerState) -> str:
+        return f"kubeloop://{self.uid[:8]}-{c.name}-{c.restarts}"
+
+    def status(self) -> dict:
+        current = self.pod.get("status") or {}
+        now = now_rfc3339()
+        statuses = []
+        for c in self.containers.values():
+            image = c.spec.get("image", "")
+            entry: dict[str, Any] = {
+                "name": c.name, "state": c.state, "lastState": c.last_state,
+                "ready": c.ready, "restartCount": c.restarts, "image": image,
+                "imageID": f"kubeloop.local/{image}", "started": "running" in c.state}
+            if "waiting" not in c.state:
+                entry["containerID"] = self._container_id(c)
+            statuses.append(entry)
+        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+        terminated = [s["state"]["terminated"] for s in statuses if "terminated" in s["state"]]
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        if statuses and len(terminated) == len(statuses) and policy != "Always":
+            phase = "Succeeded" if all(t["exitCode"] == 0 for t in terminated) else "Failed"
+        elif any("running" in s["state"] or "terminated" in s["state"] or
+                 s["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"
+                 for s in statuses):
+            phase = "Running"
+        else:
+            phase = "Pending"
+        conditions = {c["type"]: c for c in current.get("conditions") or []}
+
+        def cond(ctype: str, ok: bool, reason: str = "") -> dict:
+            status = "True" if ok else "False"
+            old = conditions.get(ctype)
+            out = {"type": ctype, "status": status, "lastProbeTime": None,
+                   "lastTransitionTime": old["lastTransitionTime"]
+                   if old and old.get("status") == status else now}
+            if not ok and reason:
+                out["reason"] = reason
+            return out
+
+        not_ready = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+        new_conditions = [
+            cond("PodReadyToStartContainers", True), cond("Initialized", True),
+            cond("Ready", all_ready, not_ready), cond("ContainersReady", all_ready, not_ready)]
+        if "PodScheduled" in conditions:
+            new_conditions.append(conditions["PodScheduled"])
+        status: dict[str, Any] = {
+            "phase": phase, "conditions": new_conditions,
+            "hostIP": self.node.ip, "hostIPs": [{"ip": self.node.ip}],
+            "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self.started_at,
+            "containerStatuses": statuses,
+        }
+        if "qosClass" in current:
+            status["qosClass"] = current["qosClass"]
+        return status

@@ -1,0 +1,96 @@
+"""Pure rules of the node agent's pod runtime: IP allocation, environment building and
+`$(VAR)` expansion, probe threshold counting."""
+
+from __future__ import annotations
+
+import pytest
+
+from node_agent import environment, ipam
+from node_agent.probes import ProbeSpec, Tracker, resolve_port
+
+
+@pytest.mark.parametrize("used, expected", [
+    (set(), "127.244.1.2"),
+    ({"127.244.1.2"}, "127.244.1.3"),
+    ({"127.244.1.2", "127.244.1.4"}, "127.244.1.3"),
+], ids=["first-is-dot-2", "next", "fills-gap"])
+def test_allocate(used: set[str], expected: str) -> None:
+    assert ipam.allocate("127.244.1.0/24", used) == expected
+
+
+def test_allocate_exhausted() -> None:
+    used = {f"127.244.1.{i}" for i in range(2, 255)}
+    with pytest.raises(ipam.PoolExhausted, match="no free pod IP left in 127.244.1.0/24"):
+        ipam.allocate("127.244.1.0/24", used)
+
+
+@pytest.mark.parametrize("text, env, expected", [
+    ("$(A)-x", {"A": "1"}, "1-x"),
+    ("$(MISSING)", {}, "$(MISSING)"),
+    ("$$(A)", {"A": "1"}, "$(A)"),
+    ("$A", {"A": "1"}, "$A"),
+    ("a$(B)b$(B)", {"B": "-"}, "a-b-"),
+], ids=["simple", "unknown-kept", "escaped", "shell-syntax-untouched", "repeated"])
+def test_expand(text: str, env: dict[str, str], expected: str) -> None:
+    assert environment.expand(text, env) == expected
+
+
+POD = {"metadata": {"name": "web-1", "namespace": "ns", "uid": "u1", "labels": {"app": "web"}},
+       "spec": {"nodeName": "n1", "serviceAccountName": "default"},
+       "status": {"podIP": "127.244.1.2", "hostIP": "127.10.0.1"}}
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("metadata.name", "web-1"), ("metadata.namespace", "ns"), ("status.podIP", "127.244.1.2"),
+    ("status.hostIP", "127.10.0.1"), ("spec.nodeName", "n1"),
+    ("metadata.labels['app']", "web"), ("metadata.labels['none']", ""), ("bogus", ""),
+], ids=lambda v: str(v))
+def test_field_ref(path: str, expected: str) -> None:
+    assert environment.field_ref(POD, path) == expected
+
+
+def test_container_env_order_and_expansion() -> None:
+    container = {"env": [
+        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "URL", "value": "http://$(MY_IP):80"},
+        {"name": "LATER", "value": "$(AFTER)"}, {"name": "AFTER", "value": "x"}],
+        "command": ["echo", "$(URL)"], "args": ["$(HOSTNAME)"]}
+    env = environment.container_env(POD, container, {"KUBERNETES_SERVICE_HOST": "127.96.0.1"})
+    assert env["URL"] == "http://127.244.1.2:80"
+    assert env["LATER"] == "$(AFTER)"  # only variables defined before it expand
+    assert env["KUBERNETES_SERVICE_HOST"] == "127.96.0.1" and env["HOSTNAME"] == "web-1"
+    assert environment.command_line(container, env) == (["echo", "http://127.244.1.2:80"],
+                                                        ["web-1"])
+
+
+def test_service_env() -> None:
+    env = environment.service_env("my-svc", "127.96.0.5", 8080)
+    assert env["MY_SVC_SERVICE_HOST"] == "127.96.0.5"
+    assert env["MY_SVC_PORT_8080_TCP"] == "tcp://127.96.0.5:8080"
+
+
+@pytest.mark.parametrize("passing, results, flips, final", [
+    (False, [True], [True], True),
+    (True, [False, False, False], [False, False, True], False),
+    (True, [False, True, False, False], [False, False, False, False], True),
+    (False, [True, True], [False, True], True),
+], ids=["readiness-one-success", "liveness-three-failures", "liveness-reset-by-success",
+        "success-threshold-two"])
+def test_tracker(passing: bool, results: list[bool], flips: list[bool], final: bool) -> None:
+    spec = ProbeSpec({"tcpSocket": {"port": 80}},
+                     success_threshold=2 if results == [True, True] else 1)
+    t = Tracker(spec, passing)
+    assert [t.record(r) for r in results] == flips
+    assert t.passing is final
+
+
+@pytest.mark.parametrize("port, expected", [(80, 80), ("8080", 8080), ("http", 8081),
+                                            ("nope", None)], ids=str)
+def test_resolve_port(port: int | str, expected: int | None) -> None:
+    assert resolve_port(port, {"ports": [{"name": "http", "containerPort": 8081}]}) == expected
+
+
+def test_probe_spec_defaults() -> None:
+    spec = ProbeSpec.parse({"httpGet": {"path": "/", "port": 80}})
+    assert (spec.initial_delay, spec.period, spec.timeout, spec.success_threshold,
+            spec.failure_threshold) == (0, 10, 1, 1, 3)
