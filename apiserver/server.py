@@ -21,6 +21,7 @@ from apiserver.controllers.scheduler import Scheduler
 from apiserver.controllers.workloads import Deployments, ReplicaSets
 from apiserver.events import Recorder
 from apiserver.node_service import NodeService
+from kubeloop import logs
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
 from proto import kubeloop_pb2_grpc as pb_grpc
@@ -94,6 +95,7 @@ async def serve(config: ClusterConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    logs.dump_tasks_on_sigusr1()
     try:
         await server.start()
         await stop.wait()

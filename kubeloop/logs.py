@@ -24,3 +24,32 @@ def install_event_loop() -> None:
     except ImportError:
         return
     uvloop.install()
+
+
+def dump_tasks_on_sigusr1() -> None:
+    """`kill -USR1 PID` logs what every asyncio task awaits: where a stuck process waits."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        tasks = asyncio.all_tasks(loop)
+        lines = [f"{t.get_name()}: {_awaiting(t.get_coro())}" for t in tasks]
+        logging.getLogger("kubeloop.tasks").warning("%d tasks:\n%s", len(tasks),
+                                                    "\n".join(sorted(lines)))
+
+    loop.add_signal_handler(signal.SIGUSR1, dump)
+
+
+def _awaiting(coro: object) -> str:
+    """The await chain of a coroutine: function:line -> function:line -> ..."""
+    parts = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None) or \
+            getattr(coro, "gi_frame", None)
+        parts.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_code.co_name}:"
+                     f"{frame.f_lineno}" if frame is not None else type(coro).__name__)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None) or \
+            getattr(coro, "gi_yieldfrom", None)
+    return " -> ".join(parts)

@@ -34,6 +34,7 @@ def owned(db: store.Store, resource: str, namespace: str, owner: dict) -> list[d
 class ReplicaSets(Controller):
     name = "replicaset-controller"
     watches = (REPLICASETS.key, "pods")
+    settle = {"pods": 0.05}
 
     def __init__(self, reg: registry.Registry, recorder: Recorder) -> None:
         super().__init__(reg)
@@ -120,6 +121,7 @@ class ReplicaSets(Controller):
 class Deployments(Controller):
     name = "deployment-controller"
     watches = (DEPLOYMENTS.key, REPLICASETS.key)
+    settle = {REPLICASETS.key: 0.05}
 
     def __init__(self, reg: registry.Registry, recorder: Recorder) -> None:
         super().__init__(reg)
