@@ -1,9 +1,10 @@
 """Figure: requests/s of one emulated nginx pod, against a minimal asyncio-streams HTTP
 server sending a response of the same size (the reference), both under uvloop.
 
-Each server runs in its own process on a loopback IP, pinned to CPU 0; `wrk` (Debian
-package wrk), pinned to CPU 1, loads it with keep-alive connections. Runs alternate
-between the two; the medians and their ratio are printed.
+The pod runs in a real one-node cluster (its node agent process serves it on the pod IP);
+the reference server runs in its own process on a loopback IP. Both are pinned to CPU 0;
+`wrk` (Debian package wrk), pinned to CPU 1, loads them with keep-alive connections. Runs
+alternate between the two; the medians and their ratio are printed.
     python3 bench/pod_rps.py [--runs 5] [--seconds 3] [--connections 50]
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import re
@@ -21,10 +23,8 @@ import time
 
 import uvloop
 
-from node_agent.containers import Console, ContainerContext, Identity, LogBuffer, Resolver
-from node_agent.images import start
+from _common import cluster, request
 
-POD_IP = "127.77.250.1"
 REFERENCE_IP = "127.77.250.2"
 PORT = 80
 SERVER_CPU, WRK_CPU = 0, 1  # the servers and wrk never share a core
@@ -58,19 +58,16 @@ async def _reference_server() -> None:
         await server.serve_forever()
 
 
-async def _emulated_nginx() -> None:
-    identity = Identity(POD_IP, "bench-nginx", "default", "bench-nginx",
-                        Resolver("10.96.0.10", ("default.svc.cluster.local",)))
-    ctx = ContainerContext(identity, "nginx", "nginx", [], [], [{"containerPort": 80}],
-                           Console(LogBuffer()))
-    running = await start(ctx)
-    await running.exited
-
-
-def _serve(which: str) -> None:
+def _serve_reference() -> None:
     os.sched_setaffinity(0, {SERVER_CPU})
     uvloop.install()
-    asyncio.run(_emulated_nginx() if which == "emulated" else _reference_server())
+    asyncio.run(_reference_server())
+
+
+def _nginx_pod() -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bench-nginx"},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx",
+                                     "ports": [{"containerPort": PORT}]}]}}
 
 
 def _wait_listening(ip: str) -> None:
@@ -103,27 +100,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     args = parser.parse_args()
-    servers = {name: multiprocessing.Process(target=_serve, args=(name,), daemon=True)
-               for name in ("emulated", "reference")}
-    for process in servers.values():
-        process.start()
+    reference = multiprocessing.Process(target=_serve_reference, daemon=True)
+    reference.start()
     try:
-        _wait_listening(POD_IP)
-        _wait_listening(REFERENCE_IP)
-        results: dict[str, list[float]] = {"emulated": [], "reference": []}
-        for _ in range(args.runs):
-            results["emulated"].append(wrk(POD_IP, args.seconds, args.connections))
-            results["reference"].append(wrk(REFERENCE_IP, args.seconds, args.connections))
+        with cluster(1) as c:
+            request(c, "/api/v1/namespaces/default/pods", "POST", _nginx_pod())
+            pod_ip = ""
+            deadline = time.monotonic() + 30
+            while not pod_ip and time.monotonic() < deadline:
+                _, raw = request(c, "/api/v1/namespaces/default/pods/bench-nginx")
+                pod_ip = json.loads(raw).get("status", {}).get("podIP", "")
+                time.sleep(0.1)
+            children = json.loads((c.config.root / "supervisor.json").read_text())["children"]
+            for pid in children.values():  # the agent serving the pod, and the apiserver
+                os.sched_setaffinity(pid, {SERVER_CPU})
+            _wait_listening(pod_ip)
+            _wait_listening(REFERENCE_IP)
+            results: dict[str, list[float]] = {"pod": [], "reference": []}
+            for _ in range(args.runs):
+                results["pod"].append(wrk(pod_ip, args.seconds, args.connections))
+                results["reference"].append(wrk(REFERENCE_IP, args.seconds, args.connections))
     finally:
-        for process in servers.values():
-            process.terminate()
-            process.join(5)
-    emulated = statistics.median(results["emulated"])
-    reference = statistics.median(results["reference"])
+        reference.terminate()
+        reference.join(5)
+    medians = {name: statistics.median(values) for name, values in results.items()}
     for name, values in results.items():
-        print(f"{name}: median {statistics.median(values):,.0f} req/s "
+        print(f"{name}: median {medians[name]:,.0f} req/s "
               f"(runs: {', '.join(f'{v:,.0f}' for v in values)})")
-    print(f"ratio emulated/reference: {emulated / reference:.2f}x "
+    print(f"emulated nginx pod / plain asyncio server: {medians['pod'] / medians['reference']:.2f}x "
           f"({args.runs} runs, {args.seconds}s each, {args.connections} connections, "
           "uvloop, 1 wrk thread)")
 
