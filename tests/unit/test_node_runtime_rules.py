@@ -94,3 +94,55 @@ def test_probe_spec_defaults() -> None:
     spec = ProbeSpec.parse({"httpGet": {"path": "/", "port": 80}})
     assert (spec.initial_delay, spec.period, spec.timeout, spec.success_threshold,
             spec.failure_threshold) == (0, 10, 1, 1, 3)
+
+
+OBJECTS = {("ConfigMap", "ns", "cfg"): {"mode": "fast", "level": "3", "bad-name!": "x"},
+           ("Secret", "ns", "creds"): {"password": "s3cret"}}
+
+
+def lookup(kind: str, namespace: str, name: str) -> dict[str, str] | None:
+    return OBJECTS.get((kind, namespace, name))
+
+
+@pytest.mark.parametrize("container, expected", [
+    ({"envFrom": [{"configMapRef": {"name": "cfg"}}]}, {"mode": "fast", "level": "3"}),
+    ({"envFrom": [{"secretRef": {"name": "creds"}, "prefix": "DB_"}]},
+     {"DB_password": "s3cret"}),
+    ({"envFrom": [{"configMapRef": {"name": "cfg"}}],
+      "env": [{"name": "mode", "value": "slow-$(level)"}]}, {"mode": "slow-3", "level": "3"}),
+    ({"env": [{"name": "M", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
+              {"name": "P", "valueFrom": {"secretKeyRef": {"name": "creds",
+                                                           "key": "password"}}}]},
+     {"M": "fast", "P": "s3cret"}),
+    ({"env": [{"name": "O", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k",
+                                                              "optional": True}}}],
+      "envFrom": [{"secretRef": {"name": "nope", "optional": True}}]}, {}),
+    ({"resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
+      "env": [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+              {"name": "MEM", "valueFrom": {"resourceFieldRef": {
+                  "resource": "limits.memory", "divisor": "1Mi"}}},
+              {"name": "REQ", "valueFrom": {"resourceFieldRef": {
+                  "resource": "requests.cpu", "divisor": "1m"}}}]},
+     {"CPU": "1", "MEM": "64", "REQ": "500"}),
+], ids=["envFrom-configmap", "envFrom-secret-prefix", "env-overrides-envFrom", "key-refs",
+        "optional-missing", "resource-field-refs"])
+def test_env_sources(container: dict, expected: dict[str, str]) -> None:
+    env = environment.container_env(POD, container, {}, lookup)
+    assert {k: v for k, v in env.items() if k != "HOSTNAME"} == expected
+
+
+@pytest.mark.parametrize("container, message", [
+    ({"envFrom": [{"configMapRef": {"name": "nope"}}]}, 'configmap "nope" not found'),
+    ({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]},
+     'secret "nope" not found'),
+    ({"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]},
+     "couldn't find key k in ConfigMap ns/cfg"),
+], ids=["configmap", "secret", "key"])
+def test_missing_env_sources_are_config_errors(container: dict, message: str) -> None:
+    with pytest.raises(environment.ConfigError, match=message):
+        environment.container_env(POD, container, {}, lookup)
+
+
+def test_decode_secret() -> None:
+    assert environment.decode_secret({"data": {"a": "aGk="}, "stringData": {"b": "yo"}}) == \
+        {"a": "hi", "b": "yo"}
