@@ -22,6 +22,7 @@ log = logging.getLogger("node_agent.runtime")
 
 BACKOFF_START = 1.0  # seconds before the first restart of a crashed container
 BACKOFF_MAX = 60.0
+CONFIG_RETRY = 1.0  # seconds between attempts to configure a container (missing ConfigMap)
 
 
 def now_rfc3339() -> str:
@@ -49,6 +50,7 @@ class ContainerState:
     liveness: Tracker | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     files: FileSystem | None = None  # made on first use: most containers never need one
+    config_error: str = ""  # why the container cannot be configured yet (a missing ConfigMap)
 
     def __post_init__(self) -> None:
         self.context.run = self.run
@@ -81,12 +83,14 @@ class ContainerState:
 
 class PodRuntime:
     def __init__(self, pod: dict, node: NodeInfo, ip: str, directory: Directory,
-                 report: Callable[[PodRuntime], Awaitable[None]]) -> None:
+                 report: Callable[[PodRuntime], Awaitable[None]],
+                 lookup: environment.Lookup | None = None) -> None:
         self.pod = pod
         self.node = node
         self.ip = ip
         self.directory = directory
         self._report = report
+        self._lookup = lookup  # ConfigMaps and Secrets of env sources
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
         self.started_at = now_rfc3339()
@@ -112,29 +116,49 @@ class PodRuntime:
                          "hostIPs": [{"ip": self.node.ip}]}
         return pod
 
-    def _context(self, spec: dict, console: Console) -> ContainerContext:
+    def _context(self, spec: dict, console: Console) -> tuple[ContainerContext, str]:
+        """The container's start context, and why it cannot start yet ("" when it can)."""
         kube_ip = str(ipaddress.ip_network(self.node.service_cidr)[1])
-        env = environment.container_env(self._pod_for_env(), spec,
-                                        environment.service_env("kubernetes", kube_ip, 443))
+        service_env = environment.service_env("kubernetes", kube_ip, 443)
+        try:
+            env, error = environment.container_env(self._pod_for_env(), spec, service_env,
+                                                   self._lookup), ""
+        except environment.ConfigError as e:
+            env, error = {}, str(e)
         command, args = environment.command_line(spec, env)
         identity = Identity(self.ip, self.name, self.namespace, self.identity.hostname,
                             self.identity.resolver, env, self.identity.hosts)
         return ContainerContext(identity, spec["name"], spec.get("image", ""), command, args,
-                                spec.get("ports") or [], console, bool(spec.get("tty")))
+                                spec.get("ports") or [], console, bool(spec.get("tty"))), error
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         for spec in self.pod["spec"].get("containers") or []:
             console = Console(LogBuffer(), stdin=bool(spec.get("stdin")),
                               stdin_once=bool(spec.get("stdinOnce")))
-            self.containers[spec["name"]] = ContainerState(spec, self._context(spec, console))
-        self.directory.put(self.namespace, self.name, {
-            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run)
-            for name, c in self.containers.items()})
+            context, error = self._context(spec, console)
+            self.containers[spec["name"]] = ContainerState(spec, context, config_error=error)
+        self._publish()
         await asyncio.gather(*(self._start_container(c) for c in self.containers.values()))
         await self._report(self)
 
+    def _publish(self) -> None:
+        """Make the containers reachable for logs, exec, attach and port-forward."""
+        self.directory.put(self.namespace, self.name, {
+            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run)
+            for name, c in self.containers.items()})
+
     async def _start_container(self, c: ContainerState) -> None:
+        if c.config_error:
+            context, c.config_error = self._context(c.spec, c.console)
+            if c.config_error:  # kubelet retries on its next sync
+                c.state = {"waiting": {"reason": "CreateContainerConfigError",
+                                       "message": c.config_error}}
+                self._spawn(c, self._retry_config(c))
+                return
+            c.context = context
+            c.context.run = c.run
+            self._publish()
         try:
             c.running = await images.start(c.context)
         except Exception as e:  # an image that cannot start is a failed container, not a crash
@@ -156,8 +180,15 @@ class PodRuntime:
         running = c.running
         self._spawn(c, self._watch_exit(c, running))
 
+    async def _retry_config(self, c: ContainerState) -> None:
+        await asyncio.sleep(CONFIG_RETRY)
+        if not self.stopping:
+            await self._start_container(c)
+            await self._report(self)
+
     def _spawn(self, c: ContainerState, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
+        c.tasks = [t for t in c.tasks if not t.done()]
         c.tasks.append(task)
         task.add_done_callback(self._task_done)
 
