@@ -1,4 +1,6 @@
-"""The ``kubeloop`` command: up, down, status, list, kubeconfig, ca.
+"""The ``kubeloop`` command: up, down, status, list, kubeconfig, ca, and ``process
+start|stop|kill NAME`` for one process of a running cluster (through the supervisor's
+control socket, as ``docker stop/kill/start`` for a kind node).
 
 Flags and ``$KUBELOOP_HOME`` are read here only and handed down. ``up`` goes through
 ``cluster.launch`` (like the Python API) and waits for the supervisor's one-line report;
@@ -49,12 +51,32 @@ class ProcessView:
     pid: int
     alive: bool
     exit_code: int | None = None
+    requested: str = ""  # "stop" or "kill" when it ended through ``kubeloop process``
 
 
 def process_state(p: ProcessView) -> str:
     if p.alive:
         return "running"
+    if p.requested == supervisor.Op.KILL:
+        return "killed"
+    if p.requested == supervisor.Op.STOP:
+        return f"stopped ({p.exit_code})" if p.exit_code else "stopped"
     return "stopped" if p.exit_code is None else f"exited ({p.exit_code})"
+
+
+def problem(p: ProcessView) -> str:
+    if p.requested:
+        return f"{p.name} {process_state(p)} on request"
+    return f"{p.name} {process_state(p)}"
+
+
+def start_hint(config: ClusterConfig, processes: Sequence[ProcessView]) -> str | None:
+    """How to bring back the processes that are down, or None if all run."""
+    down = [p.name for p in processes if not p.alive and p.name != supervisor.SUPERVISOR]
+    if not down:
+        return None
+    commands = [f"kubeloop process start {name} --name {config.name}" for name in down]
+    return "Start again with: " + "; ".join(commands)
 
 
 def status_report(
@@ -83,7 +105,7 @@ def status_report(
         else:
             address, health = "-", "-"
         rows.append([p.name, str(p.pid or "-"), process_state(p), address, health])
-    problems = [f"{p.name} {process_state(p)}" for p in processes if not p.alive]
+    problems = [problem(p) for p in processes if not p.alive]
     if not api_ready:
         problems.append(f"apiserver {net.api_url}/readyz does not answer ok")
     if ready_nodes is not None:
@@ -199,7 +221,8 @@ def cmd_status(args: argparse.Namespace, reg: registry.Registry) -> int:
         print(f'Cluster "{name}" is not running; start it with: kubeloop up --name {name}')
         return 1
     processes = [ProcessView(supervisor.SUPERVISOR, state.pid, True)] + [
-        ProcessView(name, pid, registry.pid_alive(pid), state.exit_codes.get(name))
+        ProcessView(name, pid, state.running(name), state.exit_codes.get(name),
+                    state.requested.get(name, ""))
         for name, pid in state.children.items()
     ]
     prober = probe.Prober(config)
@@ -210,9 +233,26 @@ def cmd_status(args: argparse.Namespace, reg: registry.Registry) -> int:
     print(f'Cluster "{config.name}" (slot {config.slot}, {config.network.api_url}, {config.root})')
     print(table)
     if problems:
-        print("Unhealthy: " + "; ".join(problems))
+        hint = start_hint(config, processes)
+        print("Unhealthy: " + "; ".join(problems) + (f". {hint}" if hint else ""))
         return 1
     print(f"Healthy: apiserver ready, {config.nodes}/{config.nodes} nodes Ready")
+    return 0
+
+
+def cmd_process(args: argparse.Namespace, reg: registry.Registry) -> int:
+    config = _require_config(_entry(reg, args.name))
+    op = supervisor.Op(args.op)
+    try:
+        message = supervisor.control(config, op, args.process)
+        print(message, flush=True)
+        if op is supervisor.Op.START and message.startswith("Started"):
+            took = supervisor.wait_process_ready(config, args.process, args.timeout)
+            what = "apiserver ready" if args.process == "apiserver" else \
+                f"node {config.node_name(int(args.process.removeprefix('node-')))} Ready"
+            print(f"{what} in {took:.1f}s")
+    except supervisor.ControlError as e:
+        raise ConfigError(str(e)) from e
     return 0
 
 
@@ -317,6 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(command, help=f"print the path of the cluster's {what}")
         p.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
         p.set_defaults(run=run)
+
+    process = sub.add_parser(
+        "process", help="start, stop or kill one process of a running cluster",
+        description="Start, stop or kill one process of a running cluster, as docker "
+        "start/stop/kill does to a kind node. stop: SIGTERM, SIGKILL after "
+        f"{supervisor.CHILD_GRACE:g}s; kill: SIGKILL; start: the same command again, then "
+        "waits until it is healthy (apiserver /readyz ok, or its node Ready). A process "
+        "that ended stays down until started (nothing restarts it on its own).")
+    process.add_argument("op", choices=[str(op) for op in supervisor.Op],
+                         metavar="start|stop|kill", help="what to do to the process")
+    process.add_argument("process", metavar="NAME",
+                         help="a process as kubeloop status names it: apiserver, node-1, ...")
+    process.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    process.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                         help=f"seconds start waits for health (default {DEFAULT_TIMEOUT:g})")
+    process.set_defaults(run=cmd_process)
 
     listing = sub.add_parser("list", help="registered clusters and their state")
     listing.set_defaults(run=cmd_list)

@@ -265,6 +265,45 @@ class Cluster:
     ) -> None:
         self.stop()
 
+    # --- faults: one process at a time, as docker stop/kill/start do to a kind node ---
+    @property
+    def process_names(self) -> list[str]:
+        """``apiserver``, ``node-1`` ... ``node-N``: what the methods below accept."""
+        return supervisor.process_names(self.config)
+
+    def node_process(self, n: int) -> str:
+        """The process name of node ``n`` (1-based)."""
+        return supervisor.check_process(f"node-{n}", self.process_names)
+
+    def processes(self) -> dict[str, int | None]:
+        """Each process's pid, or None while it is stopped or killed."""
+        state = supervisor.read_state(self.config)
+        if state is None:
+            return dict.fromkeys(self.process_names)
+        return {name: state.children[name] if state.running(name) else None
+                for name in self.process_names}
+
+    def stop_process(self, name: str) -> None:
+        """SIGTERM one process (SIGKILL after 5 s); returns once it is gone. It stays down
+        until ``start_process``. Raises ``supervisor.ControlError``."""
+        supervisor.control(self.config, supervisor.Op.STOP, name)
+
+    def kill_process(self, name: str) -> None:
+        """SIGKILL one process (and whatever it started); returns once it is gone."""
+        supervisor.control(self.config, supervisor.Op.KILL, name)
+
+    def start_process(self, name: str, timeout: float = 30, wait: bool = True) -> None:
+        """Start a stopped or killed process again with the same command. With ``wait``,
+        returns once it is healthy: the apiserver's /readyz answers, or a node agent
+        listens and its node is Ready (``wait_process_ready`` does only the waiting)."""
+        supervisor.control(self.config, supervisor.Op.START, name)
+        if wait:
+            self.wait_process_ready(name, timeout)
+
+    def wait_process_ready(self, name: str, timeout: float = 30) -> float:
+        """Wait until a process is healthy (as ``start_process`` does); seconds it took."""
+        return supervisor.wait_process_ready(self.config, name, timeout)
+
     # --- what clients need ---
     @property
     def config(self) -> ClusterConfig:

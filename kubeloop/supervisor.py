@@ -8,7 +8,15 @@ PR_SET_PDEATHSIG so they never outlive it. It records itself in ``DIR/supervisor
 (pid, children, exit codes) for ``kubeloop status``/``down``; on SIGTERM/SIGINT (or when
 the ``--exit-with`` process dies) it stops the children (SIGTERM, SIGKILL after 5 s),
 removes the file and exits 0. A child that dies is logged with its exit code, not
-restarted. Linux only (pidfds, prctl).
+restarted: it stays dead until asked to start (the NotReady drill depends on that).
+
+Once ready it also listens on ``DIR/supervisor.sock`` (a unix socket, mode 0600) for one
+request per connection, a line ``start|stop|kill NAME`` answered by one line ``ok: ...`` or
+``error: ...``: ``stop`` is SIGTERM, SIGKILL after 5 s, answered once the child is reaped;
+``kill`` is SIGKILL to its process group; ``start`` spawns the same command again (its
+log rotated as at start-up) if it is not running, answered once spawned. Everything runs
+in the one selector loop, so a slow stop never blocks the others. ``control`` and
+``wait_process_ready`` are the client side. Linux only (pidfds, prctl).
 """
 
 from __future__ import annotations
@@ -22,11 +30,14 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from kubeloop import probe, registry
@@ -37,7 +48,12 @@ log = logging.getLogger("kubeloop.supervisor")
 CHILD_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 PROBE_INTERVAL = 0.05
 STATE_FILE = "supervisor.json"
+SOCKET_FILE = "supervisor.sock"
 SUPERVISOR = "supervisor"
+CONTROL = "control"  # selector key data of the listening socket
+REQUEST_TIMEOUT = 5.0  # seconds a client has to send its request line
+MAX_REQUEST = 1024  # bytes in a request line
+KUBELET_PORT = 10250  # a node agent listens there once up (its Node's daemonEndpoints)
 
 
 # --- pure decisions -----------------------------------------------------------------
@@ -103,15 +119,135 @@ def parse_report(line: str) -> Verdict:
     return Verdict(True, process, message)
 
 
+class Op(StrEnum):
+    """What the control socket can do to one child."""
+
+    START = "start"
+    STOP = "stop"
+    KILL = "kill"
+
+
+class ControlError(Exception):
+    """A control request failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    op: Op
+    name: str
+
+
+def unknown_process(name: str, names: Sequence[str]) -> str:
+    if name == SUPERVISOR:
+        return (f"the supervisor is the cluster itself: stop it with kubeloop down, start it "
+                f"with kubeloop up; choose one of: {', '.join(names)}")
+    return f"no process named {name!r} in this cluster; choose one of: {', '.join(names)}"
+
+
+def check_process(name: str, names: Sequence[str]) -> str:
+    """``name`` if the cluster has such a child, else ControlError naming the valid ones."""
+    if name not in names:
+        raise ControlError(unknown_process(name, names))
+    return name
+
+
+def parse_request(line: str, names: Sequence[str]) -> ControlRequest:
+    """A request line ``OP NAME``; ControlError with the fix for anything else."""
+    words = line.split()
+    ops = "|".join(Op)
+    if len(words) != 2:
+        raise ControlError(f"expected one line '{ops} NAME', got {line.strip()!r}")
+    op, name = words
+    if op not in set(Op):
+        raise ControlError(f"unknown operation {op!r}; use one of: {', '.join(Op)}")
+    return ControlRequest(Op(op), check_process(name, names))
+
+
+def format_request(op: Op, name: str) -> str:
+    return f"{op} {name}\n"
+
+
+def format_reply(ok: bool, message: str) -> str:
+    return f"{'ok' if ok else 'error'}: {' '.join(message.split())}\n"
+
+
+def parse_reply(line: str) -> tuple[bool, str]:
+    """Inverse of ``format_reply``; anything else (or nothing) is an error."""
+    head, sep, message = line.strip().partition(": ")
+    if sep and head in ("ok", "error"):
+        return head == "ok", message
+    if not line.strip():
+        return False, "the supervisor closed the connection without answering"
+    return False, f"unexpected answer {line.strip()!r}"
+
+
+class Action(StrEnum):
+    ANSWER = "answer"  # reply at once with the plan's message
+    TERMINATE = "terminate"  # SIGTERM, SIGKILL after the grace, reply once reaped
+    KILL = "kill"  # SIGKILL, reply once reaped
+    WAIT = "wait"  # already on its way out: reply once reaped
+    SPAWN = "spawn"  # start it again, reply once spawned
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    ok: bool = True
+    message: str = ""
+
+
+def plan_request(request: ControlRequest, running: bool, ending: str) -> Plan:
+    """What a request does to a child that is ``running`` (or not), ``ending`` being the
+    op already asked of it ("" if none). Stop and kill of a dead child, and start of a
+    running one, succeed doing nothing, as ``docker stop/start`` do."""
+    name = request.name
+    if request.op is Op.START:
+        if not running:
+            return Plan(Action.SPAWN)
+        if ending:
+            return Plan(Action.ANSWER, False,
+                        f"{name} is still stopping; start it again once it has stopped")
+        return Plan(Action.ANSWER, True, f"{name} is already running")
+    if not running:
+        return Plan(Action.ANSWER, True, f"{name} is not running")
+    if request.op is Op.KILL:
+        return Plan(Action.KILL)
+    return Plan(Action.WAIT) if ending else Plan(Action.TERMINATE)
+
+
+def ended_message(name: str, pid: int, requested: str, exit_code: int | None) -> str:
+    """The reply once a child asked to stop or die is reaped."""
+    if requested == Op.KILL:
+        return f"Killed {name} (pid {pid})"
+    return f"Stopped {name} (pid {pid}, exit code {exit_code})"
+
+
 # --- the supervisor process -----------------------------------------------------------
 
 
 @dataclass
 class Child:
     name: str
+    argv: list[str]
     proc: subprocess.Popen[bytes]
     pidfd: int  # -1 once reaped
     exit_code: int | None = None
+    requested: str = ""  # the op ("stop", "kill") asked of it, so its end is no crash
+    kill_at: float | None = None  # when a stop turns into SIGKILL
+    waiters: list[socket.socket] = field(default_factory=list)  # owed a reply once reaped
+
+    @property
+    def running(self) -> bool:
+        return self.pidfd >= 0
+
+
+@dataclass
+class _Connection:
+    """A control client that has not sent its whole request line yet."""
+
+    sock: socket.socket
+    deadline: float
+    data: bytes = b""
 
 
 @dataclass
@@ -123,6 +259,8 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     stopping: str = ""  # why we stop, once asked to
     started_at: str = ""
+    listener: socket.socket | None = None
+    connections: list[_Connection] = field(default_factory=list)
 
     def run(self) -> int:
         """Start, report readiness, watch until told to stop; always stops the children."""
@@ -140,15 +278,19 @@ class Supervisor:
         try:
             self._write_state()
             verdict = self._start(sel)
+            if verdict.error is None:
+                verdict = self._listen(sel)  # before reporting: once ready, control works
             self.report(format_report(verdict))
             if verdict.error is not None:
                 log.error("start-up failed: %s: %s", verdict.process, verdict.error)
                 return 0 if self.stopping else 1
             log.info("cluster %s ready", self.config.name)
             while not self.stopping:
-                self._handle(sel.select(), sel)
+                self._handle(sel.select(self._next_timeout()), sel)
+                self._expire(sel, time.monotonic())
             return 0
         finally:
+            self._close_control(sel)
             self._stop_children(sel)
             (self.config.root / STATE_FILE).unlink(missing_ok=True)
             signal.set_wakeup_fd(old_wakeup)
@@ -205,7 +347,7 @@ class Supervisor:
                 start_new_session=True,
                 preexec_fn=_die_with_parent(os.getpid()),
             )
-        child = Child(name, proc, os.pidfd_open(proc.pid))
+        child = Child(name, argv, proc, os.pidfd_open(proc.pid))
         sel.register(child.pidfd, selectors.EVENT_READ, child)
         log.info("started %s (pid %d): %s", name, proc.pid, " ".join(argv))
         return child
@@ -220,11 +362,19 @@ class Supervisor:
                 self.stopping = self.stopping or "owner process exit"
                 sel.unregister(key.fd)
                 os.close(key.fd)
+            elif key.data == CONTROL:
+                self._accept(sel)
+            elif isinstance(key.data, _Connection):
+                self._read_request(key.data, sel)
             elif isinstance(key.data, Child):
-                self._reap(key.data, sel)
-                if not self.stopping:
-                    child = key.data
+                child = key.data
+                self._reap(child, sel)
+                if child.requested:
+                    log.info("%s ended on request (%s), exit code %s", child.name,
+                             child.requested, child.exit_code)
+                elif not self.stopping:
                     log.error("%s exited unexpectedly with code %s", child.name, child.exit_code)
+                if not self.stopping:
                     self._write_state()
 
     def _reap(self, child: Child, sel: selectors.BaseSelector) -> None:
@@ -232,26 +382,145 @@ class Supervisor:
         sel.unregister(child.pidfd)
         os.close(child.pidfd)
         child.pidfd = -1
+        child.kill_at = None
+        message = ended_message(child.name, child.proc.pid, child.requested, child.exit_code)
+        for conn in child.waiters:
+            _answer(conn, True, message)
+        child.waiters.clear()
 
     def _stop_children(self, sel: selectors.BaseSelector) -> None:
-        alive = [c for c in self.children if c.pidfd >= 0]
+        alive = [c for c in self.children if c.running]
         if not alive:
             return
         log.info("stopping %s", ", ".join(c.name for c in alive))
         for child in alive:
             _kill_quietly(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + CHILD_GRACE
-        while any(c.pidfd >= 0 for c in alive) and time.monotonic() < deadline:
+        while any(c.running for c in alive) and time.monotonic() < deadline:
             for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
                 if isinstance(key.data, Child):
                     self._reap(key.data, sel)
                     log.info("%s exited with code %s", key.data.name, key.data.exit_code)
                 elif key.data == SUPERVISOR:
                     _drain(key.fd)
-        for child in (c for c in alive if c.pidfd >= 0):
+        for child in (c for c in alive if c.running):
             log.warning("%s did not stop within %gs; killing it", child.name, CHILD_GRACE)
             _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
             self._reap(child, sel)
+
+    # --- the control socket -----------------------------------------------------------
+    def _listen(self, sel: selectors.BaseSelector) -> Verdict:
+        path = self.config.root / SOCKET_FILE
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # 0600 from the start: only our user may control us
+        try:
+            path.unlink(missing_ok=True)  # left by a supervisor killed with SIGKILL
+            with _unix_address(path) as address:
+                sock.bind(address)
+            sock.listen(16)
+            sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            return Verdict(True, SUPERVISOR, f"cannot listen on {path}: {e}")
+        finally:
+            os.umask(old_umask)
+        sel.register(sock, selectors.EVENT_READ, CONTROL)
+        self.listener = sock
+        return Verdict(True)
+
+    def _close_control(self, sel: selectors.BaseSelector) -> None:
+        for conn in self.connections:
+            sel.unregister(conn.sock)
+            _answer(conn.sock, False, "the cluster is shutting down")
+        self.connections.clear()
+        if self.listener is not None:
+            sel.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+            (self.config.root / SOCKET_FILE).unlink(missing_ok=True)
+
+    def _accept(self, sel: selectors.BaseSelector) -> None:
+        assert self.listener is not None
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # the client gave up meanwhile
+        sock.setblocking(False)
+        conn = _Connection(sock, time.monotonic() + REQUEST_TIMEOUT)
+        self.connections.append(conn)
+        sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _read_request(self, conn: _Connection, sel: selectors.BaseSelector) -> None:
+        try:
+            chunk = conn.sock.recv(MAX_REQUEST)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            log.warning("control connection failed: %s", e)
+            chunk = b""
+            conn.data = b""
+        conn.data += chunk
+        if chunk and b"\n" not in conn.data and len(conn.data) <= MAX_REQUEST:
+            return  # more to come
+        sel.unregister(conn.sock)
+        self.connections.remove(conn)
+        if not conn.data:
+            conn.sock.close()
+            return
+        line = conn.data.partition(b"\n")[0].decode(errors="replace")
+        try:
+            if len(conn.data) > MAX_REQUEST and b"\n" not in conn.data:
+                raise ControlError(f"request longer than {MAX_REQUEST} bytes")
+            request = parse_request(line, [c.name for c in self.children])
+        except ControlError as e:
+            log.warning("control request %r refused: %s", line[:80], e)
+            _answer(conn.sock, False, str(e))
+            return
+        self._execute(request, conn.sock, sel)
+
+    def _execute(self, request: ControlRequest, sock: socket.socket,
+                 sel: selectors.BaseSelector) -> None:
+        index, child = next((i, c) for i, c in enumerate(self.children) if c.name == request.name)
+        plan = plan_request(request, child.running, child.requested if child.running else "")
+        log.info("control: %s %s -> %s", request.op, request.name, plan.action)
+        if plan.action is Action.ANSWER:
+            _answer(sock, plan.ok, plan.message)
+            return
+        if plan.action is Action.SPAWN:
+            try:
+                new = self._spawn(child.name, child.argv, sel)
+            except OSError as e:
+                _answer(sock, False, f"cannot start {child.name}: {e}")
+                return
+            self.children[index] = new
+            self._write_state()
+            _answer(sock, True, f"Started {new.name} (pid {new.proc.pid})")
+            return
+        child.waiters.append(sock)
+        if plan.action is Action.KILL:
+            child.requested = Op.KILL
+            _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
+        elif plan.action is Action.TERMINATE:
+            child.requested = Op.STOP
+            child.kill_at = time.monotonic() + CHILD_GRACE
+            _kill_quietly(child.proc.pid, signal.SIGTERM)
+
+    def _next_timeout(self) -> float | None:
+        deadlines = [c.deadline for c in self.connections]
+        deadlines += [c.kill_at for c in self.children if c.kill_at is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _expire(self, sel: selectors.BaseSelector, now: float) -> None:
+        for conn in [c for c in self.connections if c.deadline <= now]:
+            log.warning("control client sent no request within %gs", REQUEST_TIMEOUT)
+            sel.unregister(conn.sock)
+            self.connections.remove(conn)
+            _answer(conn.sock, False, f"no request line within {REQUEST_TIMEOUT:g}s")
+        for child in self.children:
+            if child.kill_at is not None and child.kill_at <= now and child.running:
+                log.warning("%s did not stop within %gs; killing it", child.name, CHILD_GRACE)
+                child.kill_at = None
+                _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
 
     def _write_state(self) -> None:
         state = {
@@ -259,11 +528,39 @@ class Supervisor:
             "started_at": self.started_at,
             "children": {c.name: c.proc.pid for c in self.children},
             "exit_codes": {c.name: c.exit_code for c in self.children if c.exit_code is not None},
+            "requested": {c.name: c.requested for c in self.children
+                          if c.exit_code is not None and c.requested},
         }
         path = self.config.root / STATE_FILE
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(path)
+
+
+def _answer(sock: socket.socket, ok: bool, message: str) -> None:
+    """Send the one reply line and close; a client that went away is only logged."""
+    try:
+        sock.setblocking(True)
+        sock.settimeout(1.0)
+        sock.sendall(format_reply(ok, message).encode())
+    except OSError as e:
+        log.warning("could not answer a control client (%s): %s", message, e)
+    finally:
+        sock.close()
+
+
+@contextmanager
+def _unix_address(path: Path) -> Iterator[str]:
+    """``path`` as a unix socket address. Past the 107 bytes sun_path holds (a deep data
+    dir), the same file is named through /proc/self/fd of its open folder instead."""
+    if len(os.fsencode(str(path))) < 100:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
 
 
 def rotate(logfile: Path) -> None:
@@ -310,7 +607,12 @@ class State:
     pid: int
     started_at: str
     children: dict[str, int]
-    exit_codes: dict[str, int]
+    exit_codes: dict[str, int]  # children that ended (and were not started again)
+    requested: dict[str, str] = field(default_factory=dict)  # ...on request: name -> op
+
+    def running(self, name: str) -> bool:
+        return name in self.children and name not in self.exit_codes and \
+            registry.pid_alive(self.children[name])
 
 
 def read_state(config: ClusterConfig) -> State | None:
@@ -321,6 +623,7 @@ def read_state(config: ClusterConfig) -> State | None:
             started_at=str(raw.get("started_at", "")),
             children={str(k): int(v) for k, v in raw.get("children", {}).items()},
             exit_codes={str(k): int(v) for k, v in raw.get("exit_codes", {}).items()},
+            requested={str(k): str(v) for k, v in raw.get("requested", {}).items()},
         )
     except FileNotFoundError:
         return None
@@ -407,7 +710,8 @@ def stop(config: ClusterConfig, pid: int, timeout: float = CHILD_GRACE + 5) -> l
     """
     state = read_state(config)
     targets = dict(state.children) if state else {}
-    alive = {name: p for name, p in targets.items() if registry.pid_alive(p)}
+    # A child stopped on request was reaped: its pid may belong to someone else by now.
+    alive = {name: p for name, p in targets.items() if state and state.running(name)}
     if registry.is_kubeloop_process(pid):
         alive = {SUPERVISOR: pid, **alive}
         os.kill(pid, signal.SIGTERM)
@@ -416,6 +720,7 @@ def stop(config: ClusterConfig, pid: int, timeout: float = CHILD_GRACE + 5) -> l
             _kill_quietly(child_pid, signal.SIGTERM)
     if not alive:
         (config.root / STATE_FILE).unlink(missing_ok=True)  # a stale one
+        (config.root / SOCKET_FILE).unlink(missing_ok=True)
         return []
     net = config.network
     deadline = time.monotonic() + timeout
@@ -428,7 +733,89 @@ def stop(config: ClusterConfig, pid: int, timeout: float = CHILD_GRACE + 5) -> l
             break
         time.sleep(0.02)
     (config.root / STATE_FILE).unlink(missing_ok=True)
+    (config.root / SOCKET_FILE).unlink(missing_ok=True)
     return list(alive)
+
+
+def process_names(config: ClusterConfig) -> list[str]:
+    """The children ``kubeloop status`` lists and ``control`` accepts, in start order."""
+    return list(child_commands(config, sys.executable))
+
+
+def control(config: ClusterConfig, op: Op, name: str, timeout: float = CHILD_GRACE + 5) -> str:
+    """Ask the running supervisor to start, stop or kill one child; its reply message.
+
+    Returns once done: stopped/killed children are reaped, a started one is spawned (see
+    ``wait_process_ready`` for its readiness). Raises ControlError with the fix.
+    """
+    check_process(name, process_names(config))
+    path = config.root / SOCKET_FILE
+    not_running = (f'cluster "{config.name}" is not running; '
+                   f"start it with: kubeloop up --name {config.name}")
+    state = read_state(config)
+    if state is None or not registry.is_kubeloop_process(state.pid):
+        raise ControlError(not_running)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            with _unix_address(path) as address:
+                sock.connect(address)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise ControlError(f"{not_running} (no control socket {path}: {e.strerror})") from e
+        try:
+            sock.sendall(format_request(op, name).encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        except TimeoutError as e:
+            raise ControlError(f"no answer to {op} {name} within {timeout:g}s; "
+                               f"see {config.logs / 'supervisor.log'}") from e
+        except OSError as e:
+            raise ControlError(f"{op} {name}: lost the supervisor ({e})") from e
+    ok, message = parse_reply(reply.decode(errors="replace"))
+    if not ok:
+        raise ControlError(message)
+    return message
+
+
+def wait_process_ready(config: ClusterConfig, name: str, timeout: float) -> float:
+    """Block until a (re)started child is healthy; seconds it took.
+
+    apiserver: ``/readyz`` answers ok. node-N: its kubelet port accepts connections (the
+    new agent is up) and the apiserver has the node Ready. ControlError if the child
+    ends meanwhile or the time runs out.
+    """
+    check_process(name, process_names(config))
+    began = time.monotonic()
+    prober = probe.Prober(config)
+    node = config.node_name(int(name.removeprefix("node-"))) if name != "apiserver" else ""
+    while True:
+        state = read_state(config)
+        if state is not None and name in state.exit_codes:
+            raise ControlError(f"{name} exited with code {state.exit_codes[name]} while "
+                               f"starting; see its log: {config.logs / (name + '.log')}")
+        if name == "apiserver":
+            if prober.readyz():
+                return time.monotonic() - began
+        elif _listening(config.network.node_ip(int(name.removeprefix("node-"))),
+                        KUBELET_PORT) and node in prober.ready_nodes():
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            what = "/readyz does not answer ok" if name == "apiserver" else f"{node} not Ready"
+            raise ControlError(f"{name}: {what} after {timeout:g}s; "
+                               f"see its log: {config.logs / (name + '.log')}")
+        time.sleep(PROBE_INTERVAL)
+
+
+def _listening(ip: str, port: int) -> bool:
+    try:
+        socket.create_connection((ip, port), timeout=PROBE_INTERVAL * 4).close()
+    except OSError:
+        return False
+    return True
 
 
 def _kill_quietly(pid: int, sig: signal.Signals, group: bool = False) -> None:

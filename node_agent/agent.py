@@ -1,6 +1,13 @@
 """The node agent process: registers its node, keeps it Ready with heartbeats, and
 follows the pods bound to it (a watch over gRPC). When the apiserver goes away the agent
-keeps what it runs and reconnects with backoff, then resyncs from a fresh watch."""
+keeps what it runs and reconnects with backoff, then resyncs from a fresh watch.
+
+Each watch starts with the pods bound here (ADDED ... SYNCED). Pods to start from that
+list are started together at SYNCED, so the ones a previous agent ran keep their
+``status.podIP`` before new ones take free addresses; running pods missing from it were
+deleted meanwhile and stop. A restarted agent (pods were running, this process has no
+runtime for them) starts their containers again, counting that as one restart each, as
+the kubelet does after a node reboot."""
 
 from __future__ import annotations
 
@@ -8,10 +15,14 @@ import asyncio
 import ipaddress
 import logging
 import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import orjson
 
+from kubeloop import logs
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
 from node_agent import client, ipam, kubelet
@@ -23,6 +34,95 @@ log = logging.getLogger("node_agent")
 
 VERSION = "0.1.0"
 MAX_BACKOFF = 2.0
+LOST = {"exitCode": 255, "reason": "Unknown"}  # a container the runtime lost (a reboot)
+
+
+# --- pure decisions -----------------------------------------------------------------------
+
+
+def assign_ips(pods: Iterable[dict], cidr: str, used: set[str]) -> dict[str, str | None]:
+    """Pod uid -> IP for pods about to start here (None: the pool is exhausted).
+
+    A pod keeps its ``status.podIP`` (the agent restarted) when it lies in ``cidr`` and no
+    running pod (``used``) or earlier pod of the batch holds it; the others then take the
+    lowest free addresses, so a new pod never takes an address an old one comes back to.
+    """
+    net = ipaddress.ip_network(cidr)
+    taken = set(used)
+    chosen: dict[str, str | None] = {}
+    for pod in pods:
+        previous = (pod.get("status") or {}).get("podIP")
+        if previous and previous not in taken and ipaddress.ip_address(previous) in net:
+            chosen[pod["metadata"]["uid"]] = previous
+            taken.add(previous)
+    for pod in pods:
+        uid = pod["metadata"]["uid"]
+        if uid in chosen:
+            continue
+        try:
+            chosen[uid] = ipam.allocate(cidr, taken)
+        except ipam.PoolExhausted:
+            chosen[uid] = None
+            continue
+        taken.add(str(chosen[uid]))
+    return chosen
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a pod's status keeps from the run a previous agent process gave it."""
+
+    restarts: dict[str, int]  # container name -> restarts before this agent
+    last_states: dict[str, dict[str, Any]]  # container name -> the run that was lost
+    start_time: str | None = None
+
+
+def carried_over(status: dict | None) -> Carried | None:
+    """What carries over when this agent starts a pod an earlier agent process ran (the
+    apiserver still has its container statuses), None for a pod that never ran: restart
+    counts so far, plus one for each container that was running (or had just ended), whose
+    lost run becomes the last state, as the kubelet shows after a node reboot."""
+    status = status or {}
+    restarts, last_states = {}, {}
+    for c in status.get("containerStatuses") or []:
+        state = c.get("state") or {}
+        ran = state.get("running") or state.get("terminated")
+        count = int(c.get("restartCount") or 0) + (1 if ran else 0)
+        if not count:
+            continue
+        restarts[c["name"]] = count
+        if ran:
+            lost = {**LOST, "startedAt": ran.get("startedAt"), "finishedAt": None}
+            if c.get("containerID"):
+                lost["containerID"] = c["containerID"]
+            last_states[c["name"]] = {"terminated": lost}
+        elif c.get("lastState"):
+            last_states[c["name"]] = c["lastState"]
+    if not restarts:
+        return None
+    return Carried(restarts, last_states, status.get("startTime"))
+
+
+def continue_status(status: dict, carried: Carried | None) -> dict:
+    """A fresh runtime's status as the continuation of the earlier run: restart counts
+    add up, the lost run is the last state until a newer one, the pod keeps its start
+    time."""
+    if carried is None:
+        return status
+    statuses = []
+    for c in status.get("containerStatuses") or []:
+        name = c["name"]
+        c = {**c, "restartCount": carried.restarts.get(name, 0) + int(c.get("restartCount") or 0)}
+        if not c.get("lastState") and name in carried.last_states:
+            c["lastState"] = carried.last_states[name]
+        statuses.append(c)
+    out = {**status, "containerStatuses": statuses}
+    if carried.start_time:
+        out["startTime"] = carried.start_time
+    return out
+
+
+# --- the agent ------------------------------------------------------------------------------
 
 
 class Agent:
@@ -37,6 +137,7 @@ class Agent:
         self.node: NodeInfo | None = None
         self.tasks = TaskGroup(self.name)
         self._unreported: set[str] = set()  # uids whose status did not reach the apiserver
+        self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -99,12 +200,13 @@ class Agent:
     async def _watch_pods(self) -> None:
         stream = self._stub.Watch(pb.WatchRequest(resource="pods",
                                                   field_selector=f"spec.nodeName={self.name}"))
-        listed: set[str] | None = set()
+        listed: dict[str, dict] | None = {}  # the initial list, until SYNCED
         async for event in stream:
             if event.type == pb.WatchEvent.SYNCED:
                 assert listed is not None
-                for uid in set(self.runtimes) - listed:  # deleted while we were away
+                for uid in set(self.runtimes) - set(listed):  # deleted while we were away
                     await self._stop_pod(uid)
+                self._start_pods([p for uid, p in listed.items() if uid not in self.runtimes])
                 listed = None
                 for uid in list(self._unreported):
                     if uid in self.runtimes:
@@ -114,40 +216,50 @@ class Agent:
             pod = orjson.loads(event.object)
             uid = pod["metadata"]["uid"]
             if listed is not None:
-                listed.add(uid)
+                listed[uid] = pod
             if event.type == pb.WatchEvent.DELETED:
+                if listed is not None:
+                    listed.pop(uid, None)
                 await self._stop_pod(uid)
             elif pod["metadata"].get("deletionTimestamp"):
+                if listed is not None:
+                    listed.pop(uid, None)
                 await self._stop_pod(uid)
                 await self._finish_deletion(pod)
             elif uid in self.runtimes:
                 self.runtimes[uid].pod = pod
-            elif (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                self._start_pod(pod)  # (a finished pod stays finished across agent restarts)
+            elif listed is None:
+                self._start_pods([pod])
+            elif not _startable(pod):
+                listed.pop(uid, None)
 
-    def _start_pod(self, pod: dict) -> None:
+    def _start_pods(self, pods: list[dict]) -> None:
+        """Start pods that do not run here yet; IPs are chosen for the batch at once."""
         assert self.node is not None
-        meta = pod["metadata"]
-        used = {r.ip for r in self.runtimes.values()}
-        previous = (pod.get("status") or {}).get("podIP")
-        if previous and previous not in used and \
-                ipaddress.ip_address(previous) in ipaddress.ip_network(self.pod_cidr):
-            ip = previous  # the agent restarted: the pod keeps its address
-        else:
-            try:
-                ip = ipam.allocate(self.pod_cidr, used)
-            except ipam.PoolExhausted as e:
-                log.error("cannot start %s/%s: %s", meta["namespace"], meta["name"], e)
-                return
-        runtime = PodRuntime(pod, self.node, ip, self.directory, self.report)
-        self.runtimes[meta["uid"]] = runtime
-        log.info("starting pod %s/%s on %s", meta["namespace"], meta["name"], ip)
-        self.tasks.spawn(f"start-{meta['namespace']}/{meta['name']}", runtime.start(),
-                         expect_exit=True)
+        pods = [p for p in pods if _startable(p)]
+        ips = assign_ips(pods, self.pod_cidr, {r.ip for r in self.runtimes.values()})
+        for pod in pods:
+            meta = pod["metadata"]
+            ip = ips[meta["uid"]]
+            if ip is None:
+                log.error("cannot start %s/%s: no free pod IP left in %s", meta["namespace"],
+                          meta["name"], self.pod_cidr)
+                continue
+            carried = carried_over(pod.get("status"))
+            if carried is not None:
+                self._carried[meta["uid"]] = carried
+                log.info("pod %s/%s ran under an earlier agent; starting it again",
+                         meta["namespace"], meta["name"])
+            runtime = PodRuntime(pod, self.node, ip, self.directory, self.report)
+            self.runtimes[meta["uid"]] = runtime
+            log.info("starting pod %s/%s on %s", meta["namespace"], meta["name"], ip)
+            self.tasks.spawn(f"start-{meta['namespace']}/{meta['name']}", _start(runtime),
+                             expect_exit=True)
 
     async def _stop_pod(self, uid: str) -> None:
         runtime = self.runtimes.pop(uid, None)
         self._unreported.discard(uid)
+        self._carried.pop(uid, None)
         if runtime is not None:
             log.info("stopping pod %s/%s", runtime.namespace, runtime.name)
             await runtime.stop()
@@ -156,10 +268,11 @@ class Agent:
         """Send a pod's status; kept for a retry after reconnecting if it cannot go now."""
         if runtime.stopping:
             return
+        status = continue_status(runtime.status(), self._carried.get(runtime.uid))
         try:
             await self._stub.UpdateStatus(pb.UpdateStatusRequest(
                 resource="pods", namespace=runtime.namespace, name=runtime.name,
-                uid=runtime.uid, status=orjson.dumps(runtime.status())), timeout=5)
+                uid=runtime.uid, status=orjson.dumps(status)), timeout=5)
             self._unreported.discard(runtime.uid)
         except grpc.aio.AioRpcError as e:
             if e.code() != grpc.StatusCode.NOT_FOUND:
@@ -179,12 +292,28 @@ class Agent:
         await self._channel.close()
 
 
+def _startable(pod: dict) -> bool:
+    # A finished pod stays finished across agent restarts.
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+async def _start(runtime: PodRuntime) -> None:
+    """Start a pod; if it was stopped meanwhile (deleted while its listeners were still
+    opening), stop it again so nothing it opened late keeps running."""
+    try:
+        await runtime.start()
+    finally:
+        if runtime.stopping:
+            await runtime.stop()
+
+
 async def serve(config: ClusterConfig, index: int) -> None:
     agent = Agent(config, index)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    logs.dump_tasks_on_sigusr1()
     cert, key = kubelet.serving_certificate(config, agent.name, agent.address)
     server = kubelet.KubeletServer(agent.directory, agent.address, kubelet.KUBELET_PORT, cert,
                                    key, config.node_token_file.read_text().strip())

@@ -1,6 +1,11 @@
 """Node lifecycle: heartbeats (from node agents over gRPC) keep nodes Ready; a node silent
 for the grace period becomes NotReady (Ready=Unknown, unreachable taints), and after the
-eviction timeout its pods are deleted so their controllers recreate them elsewhere."""
+eviction timeout its pods are deleted so their controllers recreate them elsewhere.
+
+After an apiserver (re)start, the nodes it already knows get a fresh grace period from
+when this controller starts running, plus the time their agents may take to reconnect:
+an agent backs off up to 2 s (with jitter) while the apiserver is away, so with a short
+grace period its nodes would turn NotReady, and lose their pods, for the outage alone."""
 
 from __future__ import annotations
 
@@ -22,6 +27,18 @@ NODE_LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 COMPONENT = "node-controller"
 STATUS_REFRESH = 10.0  # seconds between lastHeartbeatTime writes for a healthy node
+RECONNECT_ALLOWANCE = 3.0  # seconds: a node agent's longest reconnect backoff, jittered
+
+
+def silence(now: float, seen: float | None, started: float, known_at_start: bool) -> float:
+    """Seconds a node counts as silent: since its last heartbeat, or for a node known
+    before this apiserver started and not heard from since, since the start less the
+    agents' reconnect allowance. Negative while it is still in that allowance."""
+    if seen is not None:
+        return now - seen
+    if known_at_start:
+        return now - started - RECONNECT_ALLOWANCE
+    return 0.0
 
 
 class NodeLifecycle:
@@ -29,10 +46,10 @@ class NodeLifecycle:
         self.registry = reg
         self.recorder = recorder
         self.timing = timing
-        started = time.monotonic()
-        # The apiserver may have restarted: every known node gets a fresh grace period.
-        self.last_seen: dict[str, float] = {s.obj["metadata"]["name"]: started
-                                            for s in reg.store.iter(NODES.key)}
+        self.started = time.monotonic()  # reset when run() starts
+        # The apiserver may have restarted: these nodes get a fresh grace period.
+        self.known_at_start = {s.obj["metadata"]["name"] for s in reg.store.iter(NODES.key)}
+        self.last_seen: dict[str, float] = {}
         self._written: dict[str, float] = {}
         self._not_ready_since: dict[str, float] = {}
 
@@ -74,6 +91,7 @@ class NodeLifecycle:
                     raise
 
     async def run(self) -> None:
+        self.started = time.monotonic()  # the apiserver starts serving now
         while True:
             await asyncio.sleep(min(1.0, self.timing.heartbeat_interval))
             await self.check(time.monotonic())
@@ -81,12 +99,15 @@ class NodeLifecycle:
     async def check(self, now: float) -> None:
         for stored in self.registry.store.iter(NODES.key):
             name = stored.obj["metadata"]["name"]
-            seen = self.last_seen.setdefault(name, now)
-            if now - seen <= self.timing.node_grace_period:
+            known = name in self.known_at_start
+            if name not in self.last_seen and not known:
+                self.last_seen[name] = now  # a new node (not from an agent): grace from now
+            silent = silence(now, self.last_seen.get(name), self.started, known)
+            if silent <= self.timing.node_grace_period:
                 continue
             if _ready_status(stored.obj) == "True":
                 log.warning("node %s: no heartbeat for %.1fs; marking it NotReady",
-                            name, now - seen)
+                            name, silent)
                 await self._set_ready(name, False)
                 self._not_ready_since[name] = now
                 await self.recorder.record(stored.obj, "Normal", "NodeNotReady",

@@ -280,3 +280,52 @@ def test_cluster_start_failure_is_explained_and_cleaned_up(home: Path) -> None:
     assert processes_using(c.config.root) == []
     assert not c.config.root.exists()
     assert registry.Registry(home).get(c.name) is None
+
+
+def test_process_stop_kill_start(kubeloop: Run, home: Path) -> None:
+    kubeloop("up", "--name", "drill", "--nodes", "2")
+    data_dir = home / "drill"
+    first = processes(data_dir)
+
+    killed = kubeloop("process", "kill", "node-2", "--name", "drill")
+    assert killed.stdout == f"Killed node-2 (pid {first['node-2']})\n"
+    assert not registry.pid_alive(first["node-2"])
+    status = kubeloop("status", "--name", "drill", check=False)
+    assert status.returncode == 1
+    assert re.search(rf"^node-2 +{first['node-2']} +killed ", status.stdout, re.M), status.stdout
+    last = status.stdout.splitlines()[-1]
+    assert last.startswith("Unhealthy: node-2 killed on request"), last
+    assert last.endswith(". Start again with: kubeloop process start node-2 --name drill")
+    again = kubeloop("process", "kill", "node-2", "--name", "drill")
+    assert again.stdout == "node-2 is not running\n"
+
+    started = kubeloop("process", "start", "node-2", "--name", "drill")
+    pid = processes(data_dir)["node-2"]
+    assert started.stdout.splitlines()[0] == f"Started node-2 (pid {pid})"
+    assert re.fullmatch(r"node drill-node-2 Ready in \d+\.\ds", started.stdout.splitlines()[1])
+    assert (data_dir / "logs" / "node-2.log.1").exists()  # the killed run's log is kept
+
+    stopped = kubeloop("process", "stop", "apiserver", "--name", "drill")
+    assert stopped.stdout == f"Stopped apiserver (pid {first['apiserver']}, exit code 0)\n"
+    status = kubeloop("status", "--name", "drill", check=False)
+    assert re.search(r"^apiserver +\d+ +stopped ", status.stdout, re.M), status.stdout
+    assert "Unhealthy: apiserver stopped on request" in status.stdout
+    assert kubeloop("process", "start", "apiserver", "--name", "drill").stdout.splitlines()[1] \
+        .startswith("apiserver ready in ")
+    status = kubeloop("status", "--name", "drill")
+    assert status.stdout.splitlines()[-1] == "Healthy: apiserver ready, 2/2 nodes Ready"
+    assert kubeloop("process", "start", "node-1", "--name", "drill").stdout == (
+        "node-1 is already running\n")
+
+    unknown = kubeloop("process", "stop", "node-3", "--name", "drill", check=False)
+    assert (unknown.returncode, unknown.stderr) == (1, (
+        "kubeloop: no process named 'node-3' in this cluster; "
+        "choose one of: apiserver, node-1, node-2\n"))
+
+    pids = {**{f"first-{k}": v for k, v in first.items()}, **processes(data_dir)}
+    kubeloop("down", "--name", "drill")
+    assert_all_gone(pids, ClusterConfig.load(data_dir))
+    assert not (data_dir / "supervisor.sock").exists()
+    stopped_cluster = kubeloop("process", "start", "node-1", "--name", "drill", check=False)
+    assert (stopped_cluster.returncode, stopped_cluster.stderr) == (1, (
+        'kubeloop: cluster "drill" is not running; start it with: kubeloop up --name drill\n'))
