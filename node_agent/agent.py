@@ -12,12 +12,8 @@ the kubelet does after a node reboot."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import orjson
@@ -25,104 +21,19 @@ import orjson
 from kubeloop import logs
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
-from node_agent import client, ipam, kubelet
+from node_agent import client, kubelet
 from node_agent.containers import Directory
+from node_agent.handover import Carried, assign_ips, carried_over, continue_status
+from node_agent.objects import ObjectCache
 from node_agent.runtime import NodeInfo, PodRuntime
+from node_agent.status_sync import StatusSync
 from proto import kubeloop_pb2 as pb
 
 log = logging.getLogger("node_agent")
 
 VERSION = "0.1.0"
 MAX_BACKOFF = 2.0
-LOST = {"exitCode": 255, "reason": "Unknown"}  # a container the runtime lost (a reboot)
-
-
-# --- pure decisions -----------------------------------------------------------------------
-
-
-def assign_ips(pods: Iterable[dict], cidr: str, used: set[str]) -> dict[str, str | None]:
-    """Pod uid -> IP for pods about to start here (None: the pool is exhausted).
-
-    A pod keeps its ``status.podIP`` (the agent restarted) when it lies in ``cidr`` and no
-    running pod (``used``) or earlier pod of the batch holds it; the others then take the
-    lowest free addresses, so a new pod never takes an address an old one comes back to.
-    """
-    net = ipaddress.ip_network(cidr)
-    taken = set(used)
-    chosen: dict[str, str | None] = {}
-    for pod in pods:
-        previous = (pod.get("status") or {}).get("podIP")
-        if previous and previous not in taken and ipaddress.ip_address(previous) in net:
-            chosen[pod["metadata"]["uid"]] = previous
-            taken.add(previous)
-    for pod in pods:
-        uid = pod["metadata"]["uid"]
-        if uid in chosen:
-            continue
-        try:
-            chosen[uid] = ipam.allocate(cidr, taken)
-        except ipam.PoolExhausted:
-            chosen[uid] = None
-            continue
-        taken.add(str(chosen[uid]))
-    return chosen
-
-
-@dataclass(frozen=True)
-class Carried:
-    """What a pod's status keeps from the run a previous agent process gave it."""
-
-    restarts: dict[str, int]  # container name -> restarts before this agent
-    last_states: dict[str, dict[str, Any]]  # container name -> the run that was lost
-    start_time: str | None = None
-
-
-def carried_over(status: dict | None) -> Carried | None:
-    """What carries over when this agent starts a pod an earlier agent process ran (the
-    apiserver still has its container statuses), None for a pod that never ran: restart
-    counts so far, plus one for each container that was running (or had just ended), whose
-    lost run becomes the last state, as the kubelet shows after a node reboot."""
-    status = status or {}
-    restarts, last_states = {}, {}
-    for c in status.get("containerStatuses") or []:
-        state = c.get("state") or {}
-        ran = state.get("running") or state.get("terminated")
-        count = int(c.get("restartCount") or 0) + (1 if ran else 0)
-        if not count:
-            continue
-        restarts[c["name"]] = count
-        if ran:
-            lost = {**LOST, "startedAt": ran.get("startedAt"), "finishedAt": None}
-            if c.get("containerID"):
-                lost["containerID"] = c["containerID"]
-            last_states[c["name"]] = {"terminated": lost}
-        elif c.get("lastState"):
-            last_states[c["name"]] = c["lastState"]
-    if not restarts:
-        return None
-    return Carried(restarts, last_states, status.get("startTime"))
-
-
-def continue_status(status: dict, carried: Carried | None) -> dict:
-    """A fresh runtime's status as the continuation of the earlier run: restart counts
-    add up, the lost run is the last state until a newer one, the pod keeps its start
-    time."""
-    if carried is None:
-        return status
-    statuses = []
-    for c in status.get("containerStatuses") or []:
-        name = c["name"]
-        c = {**c, "restartCount": carried.restarts.get(name, 0) + int(c.get("restartCount") or 0)}
-        if not c.get("lastState") and name in carried.last_states:
-            c["lastState"] = carried.last_states[name]
-        statuses.append(c)
-    out = {**status, "containerStatuses": statuses}
-    if carried.start_time:
-        out["startTime"] = carried.start_time
-    return out
-
-
-# --- the agent ------------------------------------------------------------------------------
+STATUS_TIMEOUT = 10.0  # seconds for one status delivery before it is retried
 
 
 class Agent:
@@ -136,11 +47,13 @@ class Agent:
         self.directory = Directory()
         self.node: NodeInfo | None = None
         self.tasks = TaskGroup(self.name)
-        self._unreported: set[str] = set()  # uids whose status did not reach the apiserver
+        self.statuses = StatusSync(self._send_status)
+        self.objects = ObjectCache()  # ConfigMaps and Secrets, for env sources
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.tasks.spawn("status-sync", self.statuses.run())
         backoff = 0.05
         while not stop.is_set():
             try:
@@ -175,18 +88,18 @@ class Agent:
                              info.service_cidr)
         log.info("registered as %s (%s, pods %s)", self.name, self.address, self.pod_cidr)
         heartbeat = asyncio.ensure_future(self._heartbeat(reply.cluster.heartbeat_interval))
-        watch = asyncio.ensure_future(self._watch_pods())
+        work = {heartbeat, asyncio.ensure_future(self._watch_pods()),
+                *(asyncio.ensure_future(self._watch_objects(kind)) for kind in ObjectCache.KINDS)}
         stopping = asyncio.ensure_future(stop.wait())
         try:
-            done, _ = await asyncio.wait({heartbeat, watch, stopping},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({*work, stopping}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stopping and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
-            for task in (heartbeat, watch, stopping):
+            for task in (*work, stopping):
                 task.cancel()
-            await asyncio.gather(heartbeat, watch, stopping, return_exceptions=True)
+            await asyncio.gather(*work, stopping, return_exceptions=True)
 
     async def _heartbeat(self, interval: float) -> None:
         while True:
@@ -208,9 +121,7 @@ class Agent:
                     await self._stop_pod(uid)
                 self._start_pods([p for uid, p in listed.items() if uid not in self.runtimes])
                 listed = None
-                for uid in list(self._unreported):
-                    if uid in self.runtimes:
-                        await self.report(self.runtimes[uid])
+                self.statuses.retry_now()
                 log.info("running %d pods on %s", len(self.runtimes), self.name)
                 continue
             pod = orjson.loads(event.object)
@@ -250,7 +161,8 @@ class Agent:
                 self._carried[meta["uid"]] = carried
                 log.info("pod %s/%s ran under an earlier agent; starting it again",
                          meta["namespace"], meta["name"])
-            runtime = PodRuntime(pod, self.node, ip, self.directory, self.report)
+            runtime = PodRuntime(pod, self.node, ip, self.directory, self.report,
+                                 self.objects.lookup)
             self.runtimes[meta["uid"]] = runtime
             log.info("starting pod %s/%s on %s", meta["namespace"], meta["name"], ip)
             self.tasks.spawn(f"start-{meta['namespace']}/{meta['name']}", _start(runtime),
@@ -258,25 +170,48 @@ class Agent:
 
     async def _stop_pod(self, uid: str) -> None:
         runtime = self.runtimes.pop(uid, None)
-        self._unreported.discard(uid)
+        self.statuses.forget(uid)
         self._carried.pop(uid, None)
         if runtime is not None:
             log.info("stopping pod %s/%s", runtime.namespace, runtime.name)
             await runtime.stop()
 
     async def report(self, runtime: PodRuntime) -> None:
-        """Send a pod's status; kept for a retry after reconnecting if it cannot go now."""
-        if runtime.stopping:
-            return
-        status = continue_status(runtime.status(), self._carried.get(runtime.uid))
+        """The pod's status changed: the status sync delivers its latest status."""
+        if not runtime.stopping:
+            self.statuses.mark(runtime.uid)
+
+    async def _send_status(self, uid: str) -> bool:
+        runtime = self.runtimes.get(uid)
+        if runtime is None or runtime.stopping:
+            return True
+        status = continue_status(runtime.status(), self._carried.get(uid))
         try:
             await self._stub.UpdateStatus(pb.UpdateStatusRequest(
                 resource="pods", namespace=runtime.namespace, name=runtime.name,
-                uid=runtime.uid, status=orjson.dumps(status)), timeout=5)
-            self._unreported.discard(runtime.uid)
+                uid=uid, status=orjson.dumps(status)), timeout=STATUS_TIMEOUT)
         except grpc.aio.AioRpcError as e:
-            if e.code() != grpc.StatusCode.NOT_FOUND:
-                self._unreported.add(runtime.uid)
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                return True  # the pod is gone; its deletion reaches us through the watch
+            log.debug("status of %s/%s not delivered (%s); will retry", runtime.namespace,
+                      runtime.name, e.code().name)
+            return False
+        return True
+
+    async def _watch_objects(self, kind: str) -> None:
+        """Follow the ConfigMaps or Secrets that env sources read."""
+        stream = self._stub.Watch(pb.WatchRequest(resource=ObjectCache.KINDS[kind]))
+        listed: list[dict] | None = []
+        async for event in stream:
+            if event.type == pb.WatchEvent.SYNCED:
+                self.objects.replace(kind, listed or [])
+                listed = None
+            elif listed is not None:
+                listed.append(orjson.loads(event.object))
+            elif event.type == pb.WatchEvent.DELETED:
+                self.objects.remove(kind, orjson.loads(event.object))
+            else:
+                self.objects.put(kind, orjson.loads(event.object))
 
     async def _finish_deletion(self, pod: dict) -> None:
         """The pod's containers are stopped: its deletion can complete, as a kubelet

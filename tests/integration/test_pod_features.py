@@ -115,3 +115,20 @@ def test_exec_connects_from_the_pod_ip(kubectl: Kubectl) -> None:
     assert missing.returncode == 127 and "sh: no-such-tool: not found" in missing.stderr
     missing = kubectl.run("exec", "client", "--", "no-such-tool", check=False)
     assert 'exec: "no-such-tool": executable file not found in $PATH' in missing.stderr
+
+
+def test_env_from_configmaps_and_secrets_waits_for_them(kubectl: Kubectl) -> None:
+    create(kubectl, "configured", {
+        "name": "main", "image": "busybox", "command": ["sleep", "3600"],
+        "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
+        "env": [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds",
+                                                                    "key": "password"}}}]})
+    wait_for(lambda: "CreateContainerConfigError" in kubectl("get", "pod", "configured"),
+             what="CreateContainerConfigError in kubectl get")
+    waiting = status(kubectl, "configured")["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["message"] == 'configmap "settings" not found'
+    kubectl("create", "configmap", "settings", "--from-literal=mode=fast")
+    kubectl("create", "secret", "generic", "creds", "--from-literal=password=s3cret")
+    running_ip(kubectl, "configured")
+    env = kubectl("exec", "configured", "--", "env")
+    assert "CFG_mode=fast\n" in env and "PASSWORD=s3cret\n" in env

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from apiserver.controllers import nodes
-from node_agent import agent
-from node_agent.agent import Carried
+from node_agent import handover
+from node_agent.handover import Carried
 
 CIDR = "127.244.1.0/24"
 
@@ -41,7 +41,7 @@ def pod(uid: str, ip: str | None = None) -> dict[str, Any]:
 )  # fmt: skip
 def test_assign_ips(pods: list[dict[str, Any]], used: set[str],
                     expected: dict[str, str | None]) -> None:
-    assert agent.assign_ips(pods, CIDR, used) == expected
+    assert handover.assign_ips(pods, CIDR, used) == expected
 
 
 RUNNING = {"running": {"startedAt": "2025-01-01T00:00:00Z"}}
@@ -82,7 +82,7 @@ def container(state: dict[str, Any], restarts: int = 0, last: dict[str, Any] | N
          "restarts-add-up", "in-back-off-keeps-its-count", "only-started-containers"],
 )  # fmt: skip
 def test_carried_over(status: dict[str, Any] | None, expected: Carried | None) -> None:
-    assert agent.carried_over(status) == expected
+    assert handover.carried_over(status) == expected
 
 
 FRESH = {"phase": "Running", "startTime": "T1",
@@ -101,7 +101,7 @@ FRESH = {"phase": "Running", "startTime": "T1",
 )  # fmt: skip
 def test_continue_status(status: dict[str, Any], carried: Carried | None, restarts: list[int],
                          last: list[dict[str, Any]], start: str) -> None:
-    out = agent.continue_status(status, carried)
+    out = handover.continue_status(status, carried)
     assert [c["restartCount"] for c in out["containerStatuses"]] == restarts
     assert [c["lastState"] for c in out["containerStatuses"]] == last
     assert out["startTime"] == start
