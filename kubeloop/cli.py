@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kubeloop import probe, registry, supervisor
+from kubeloop import control, probe, registry, supervisor
 from kubeloop.config import ClusterConfig, ConfigError
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ class ProcessView:
 def process_state(p: ProcessView) -> str:
     if p.alive:
         return "running"
-    if p.requested == supervisor.Op.KILL:
+    if p.requested == control.Op.KILL:
         return "killed"
-    if p.requested == supervisor.Op.STOP:
+    if p.requested == control.Op.STOP:
         return f"stopped ({p.exit_code})" if p.exit_code else "stopped"
     return "stopped" if p.exit_code is None else f"exited ({p.exit_code})"
 
@@ -72,7 +72,7 @@ def problem(p: ProcessView) -> str:
 
 def start_hint(config: ClusterConfig, processes: Sequence[ProcessView]) -> str | None:
     """How to bring back the processes that are down, or None if all run."""
-    down = [p.name for p in processes if not p.alive and p.name != supervisor.SUPERVISOR]
+    down = [p.name for p in processes if not p.alive and p.name != control.SUPERVISOR]
     if not down:
         return None
     commands = [f"kubeloop process start {name} --name {config.name}" for name in down]
@@ -137,7 +137,7 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
     config, started = cluster.launch(reg, request, args.timeout)
     _say_starting(config)
     try:
-        started.wait(args.timeout + supervisor.CHILD_GRACE)
+        started.wait(args.timeout + control.CHILD_GRACE)
     except supervisor.StartError as e:
         print(cluster.describe_failure(config, e), file=sys.stderr)
         supervisor.stop(config, started.proc.pid)
@@ -215,12 +215,12 @@ def _purge(reg: registry.Registry, entry: registry.Entry) -> None:
 def cmd_status(args: argparse.Namespace, reg: registry.Registry) -> int:
     entry = _entry(reg, args.name)
     config = _require_config(entry)
-    state = supervisor.read_state(config)
+    state = control.read_state(config)
     if not registry.is_running(entry) or state is None:
         name = entry.name
         print(f'Cluster "{name}" is not running; start it with: kubeloop up --name {name}')
         return 1
-    processes = [ProcessView(supervisor.SUPERVISOR, state.pid, True)] + [
+    processes = [ProcessView(control.SUPERVISOR, state.pid, True)] + [
         ProcessView(name, pid, state.running(name), state.exit_codes.get(name),
                     state.requested.get(name, ""))
         for name, pid in state.children.items()
@@ -242,16 +242,16 @@ def cmd_status(args: argparse.Namespace, reg: registry.Registry) -> int:
 
 def cmd_process(args: argparse.Namespace, reg: registry.Registry) -> int:
     config = _require_config(_entry(reg, args.name))
-    op = supervisor.Op(args.op)
+    op = control.Op(args.op)
     try:
-        message = supervisor.control(config, op, args.process)
+        message = control.control(config, op, args.process)
         print(message, flush=True)
-        if op is supervisor.Op.START and message.startswith("Started"):
-            took = supervisor.wait_process_ready(config, args.process, args.timeout)
+        if op is control.Op.START and message.startswith("Started"):
+            took = control.wait_process_ready(config, args.process, args.timeout)
             what = "apiserver ready" if args.process == "apiserver" else \
                 f"node {config.node_name(int(args.process.removeprefix('node-')))} Ready"
             print(f"{what} in {took:.1f}s")
-    except supervisor.ControlError as e:
+    except control.ControlError as e:
         raise ConfigError(str(e)) from e
     return 0
 
@@ -362,10 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
         "process", help="start, stop or kill one process of a running cluster",
         description="Start, stop or kill one process of a running cluster, as docker "
         "start/stop/kill does to a kind node. stop: SIGTERM, SIGKILL after "
-        f"{supervisor.CHILD_GRACE:g}s; kill: SIGKILL; start: the same command again, then "
+        f"{control.CHILD_GRACE:g}s; kill: SIGKILL; start: the same command again, then "
         "waits until it is healthy (apiserver /readyz ok, or its node Ready). A process "
         "that ended stays down until started (nothing restarts it on its own).")
-    process.add_argument("op", choices=[str(op) for op in supervisor.Op],
+    process.add_argument("op", choices=[str(op) for op in control.Op],
                          metavar="start|stop|kill", help="what to do to the process")
     process.add_argument("process", metavar="NAME",
                          help="a process as kubeloop status names it: apiserver, node-1, ...")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from kubeloop import kubeconfig, pki, registry, supervisor
+from kubeloop import control, kubeconfig, pki, registry, supervisor
 from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Network, Timing
 
 LOG_TAIL_LINES = 20
@@ -158,7 +158,7 @@ def _refuse_if_running(
     reg: registry.Registry, name: str, previous: ClusterConfig | None
 ) -> None:
     entry = reg.get(name)
-    state = supervisor.read_state(previous) if previous else None
+    state = control.read_state(previous) if previous else None
     for pid in (entry.pid if entry else 0, state.pid if state else 0):
         if registry.is_kubeloop_process(pid):
             raise AlreadyRunning(
@@ -232,7 +232,7 @@ class Cluster:
             self._config, self._launch = launch(
                 self.registry, request, self.start_timeout, exit_with=os.getpid()
             )
-            self._launch.wait(self.start_timeout + supervisor.CHILD_GRACE)
+            self._launch.wait(self.start_timeout + control.CHILD_GRACE)
         except supervisor.StartError as e:
             report = describe_failure(self.config, e)  # before stop() deletes the logs
             self.stop()
@@ -269,15 +269,15 @@ class Cluster:
     @property
     def process_names(self) -> list[str]:
         """``apiserver``, ``node-1`` ... ``node-N``: what the methods below accept."""
-        return supervisor.process_names(self.config)
+        return control.process_names(self.config)
 
     def node_process(self, n: int) -> str:
         """The process name of node ``n`` (1-based)."""
-        return supervisor.check_process(f"node-{n}", self.process_names)
+        return control.check_process(f"node-{n}", self.process_names)
 
     def processes(self) -> dict[str, int | None]:
         """Each process's pid, or None while it is stopped or killed."""
-        state = supervisor.read_state(self.config)
+        state = control.read_state(self.config)
         if state is None:
             return dict.fromkeys(self.process_names)
         return {name: state.children[name] if state.running(name) else None
@@ -285,24 +285,24 @@ class Cluster:
 
     def stop_process(self, name: str) -> None:
         """SIGTERM one process (SIGKILL after 5 s); returns once it is gone. It stays down
-        until ``start_process``. Raises ``supervisor.ControlError``."""
-        supervisor.control(self.config, supervisor.Op.STOP, name)
+        until ``start_process``. Raises ``control.ControlError``."""
+        control.control(self.config, control.Op.STOP, name)
 
     def kill_process(self, name: str) -> None:
         """SIGKILL one process (and whatever it started); returns once it is gone."""
-        supervisor.control(self.config, supervisor.Op.KILL, name)
+        control.control(self.config, control.Op.KILL, name)
 
     def start_process(self, name: str, timeout: float = 30, wait: bool = True) -> None:
         """Start a stopped or killed process again with the same command. With ``wait``,
         returns once it is healthy: the apiserver's /readyz answers, or a node agent
         listens and its node is Ready (``wait_process_ready`` does only the waiting)."""
-        supervisor.control(self.config, supervisor.Op.START, name)
+        control.control(self.config, control.Op.START, name)
         if wait:
             self.wait_process_ready(name, timeout)
 
     def wait_process_ready(self, name: str, timeout: float = 30) -> float:
         """Wait until a process is healthy (as ``start_process`` does); seconds it took."""
-        return supervisor.wait_process_ready(self.config, name, timeout)
+        return control.wait_process_ready(self.config, name, timeout)
 
     # --- what clients need ---
     @property

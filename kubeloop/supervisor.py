@@ -15,8 +15,9 @@ request per connection, a line ``start|stop|kill NAME`` answered by one line ``o
 ``error: ...``: ``stop`` is SIGTERM, SIGKILL after 5 s, answered once the child is reaped;
 ``kill`` is SIGKILL to its process group; ``start`` spawns the same command again (its
 log rotated as at start-up) if it is not running, answered once spawned. Everything runs
-in the one selector loop, so a slow stop never blocks the others. ``control`` and
-``wait_process_ready`` are the client side. Linux only (pidfds, prctl).
+in the one selector loop, so a slow stop never blocks the others. The files' format, the
+request and reply lines and what each request does are in ``control.py``, with the client
+side. Linux only (pidfds, prctl).
 """
 
 from __future__ import annotations
@@ -34,39 +35,32 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
-from kubeloop import probe, registry
+from kubeloop import control, probe, registry
 from kubeloop.config import ClusterConfig, ConfigError
 
 log = logging.getLogger("kubeloop.supervisor")
 
-CHILD_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
-PROBE_INTERVAL = 0.05
-STATE_FILE = "supervisor.json"
-SOCKET_FILE = "supervisor.sock"
-SUPERVISOR = "supervisor"
 CONTROL = "control"  # selector key data of the listening socket
+WAKEUP = "wakeup"  # ...and of the pipe signals wake the loop through
 REQUEST_TIMEOUT = 5.0  # seconds a client has to send its request line
 MAX_REQUEST = 1024  # bytes in a request line
-KUBELET_PORT = 10250  # a node agent listens there once up (its Node's daemonEndpoints)
 
 
 # --- pure decisions -----------------------------------------------------------------
 
 
 def child_commands(config: ClusterConfig, python: str) -> dict[str, list[str]]:
-    """Process name -> argv, apiserver first (it is started first)."""
-    commands = {"apiserver": [python, "-m", "apiserver", "--data-dir", config.data_dir]}
-    for n in range(1, config.nodes + 1):
-        commands[f"node-{n}"] = [
-            python, "-m", "node_agent", "--data-dir", config.data_dir, "--node", str(n)
-        ]  # fmt: skip
-    return commands
+    """Process name (as ``control.process_names`` has them) -> argv, apiserver first (it
+    is started first)."""
+    argvs = [[python, "-m", "apiserver", "--data-dir", config.data_dir]] + [
+        [python, "-m", "node_agent", "--data-dir", config.data_dir, "--node", str(n)]
+        for n in range(1, config.nodes + 1)
+    ]
+    return dict(zip(control.process_names(config), argvs, strict=True))
 
 
 @dataclass(frozen=True)
@@ -115,111 +109,8 @@ def parse_report(line: str) -> Verdict:
     body = line.removeprefix("error: ")
     process, sep, message = body.partition(": ")
     if not line.startswith("error: ") or not sep:
-        return Verdict(True, SUPERVISOR, f"unexpected report {line!r}")
+        return Verdict(True, control.SUPERVISOR, f"unexpected report {line!r}")
     return Verdict(True, process, message)
-
-
-class Op(StrEnum):
-    """What the control socket can do to one child."""
-
-    START = "start"
-    STOP = "stop"
-    KILL = "kill"
-
-
-class ControlError(Exception):
-    """A control request failed; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class ControlRequest:
-    op: Op
-    name: str
-
-
-def unknown_process(name: str, names: Sequence[str]) -> str:
-    if name == SUPERVISOR:
-        return (f"the supervisor is the cluster itself: stop it with kubeloop down, start it "
-                f"with kubeloop up; choose one of: {', '.join(names)}")
-    return f"no process named {name!r} in this cluster; choose one of: {', '.join(names)}"
-
-
-def check_process(name: str, names: Sequence[str]) -> str:
-    """``name`` if the cluster has such a child, else ControlError naming the valid ones."""
-    if name not in names:
-        raise ControlError(unknown_process(name, names))
-    return name
-
-
-def parse_request(line: str, names: Sequence[str]) -> ControlRequest:
-    """A request line ``OP NAME``; ControlError with the fix for anything else."""
-    words = line.split()
-    ops = "|".join(Op)
-    if len(words) != 2:
-        raise ControlError(f"expected one line '{ops} NAME', got {line.strip()!r}")
-    op, name = words
-    if op not in set(Op):
-        raise ControlError(f"unknown operation {op!r}; use one of: {', '.join(Op)}")
-    return ControlRequest(Op(op), check_process(name, names))
-
-
-def format_request(op: Op, name: str) -> str:
-    return f"{op} {name}\n"
-
-
-def format_reply(ok: bool, message: str) -> str:
-    return f"{'ok' if ok else 'error'}: {' '.join(message.split())}\n"
-
-
-def parse_reply(line: str) -> tuple[bool, str]:
-    """Inverse of ``format_reply``; anything else (or nothing) is an error."""
-    head, sep, message = line.strip().partition(": ")
-    if sep and head in ("ok", "error"):
-        return head == "ok", message
-    if not line.strip():
-        return False, "the supervisor closed the connection without answering"
-    return False, f"unexpected answer {line.strip()!r}"
-
-
-class Action(StrEnum):
-    ANSWER = "answer"  # reply at once with the plan's message
-    TERMINATE = "terminate"  # SIGTERM, SIGKILL after the grace, reply once reaped
-    KILL = "kill"  # SIGKILL, reply once reaped
-    WAIT = "wait"  # already on its way out: reply once reaped
-    SPAWN = "spawn"  # start it again, reply once spawned
-
-
-@dataclass(frozen=True)
-class Plan:
-    action: Action
-    ok: bool = True
-    message: str = ""
-
-
-def plan_request(request: ControlRequest, running: bool, ending: str) -> Plan:
-    """What a request does to a child that is ``running`` (or not), ``ending`` being the
-    op already asked of it ("" if none). Stop and kill of a dead child, and start of a
-    running one, succeed doing nothing, as ``docker stop/start`` do."""
-    name = request.name
-    if request.op is Op.START:
-        if not running:
-            return Plan(Action.SPAWN)
-        if ending:
-            return Plan(Action.ANSWER, False,
-                        f"{name} is still stopping; start it again once it has stopped")
-        return Plan(Action.ANSWER, True, f"{name} is already running")
-    if not running:
-        return Plan(Action.ANSWER, True, f"{name} is not running")
-    if request.op is Op.KILL:
-        return Plan(Action.KILL)
-    return Plan(Action.WAIT) if ending else Plan(Action.TERMINATE)
-
-
-def ended_message(name: str, pid: int, requested: str, exit_code: int | None) -> str:
-    """The reply once a child asked to stop or die is reaped."""
-    if requested == Op.KILL:
-        return f"Killed {name} (pid {pid})"
-    return f"Stopped {name} (pid {pid}, exit code {exit_code})"
 
 
 # --- the supervisor process -----------------------------------------------------------
@@ -271,7 +162,7 @@ class Supervisor:
         old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         stop_signals = (signal.SIGTERM, signal.SIGINT)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in stop_signals}
-        sel.register(wake_r, selectors.EVENT_READ, SUPERVISOR)
+        sel.register(wake_r, selectors.EVENT_READ, WAKEUP)
         if self.exit_with is not None:
             self._watch_owner(sel, self.exit_with)
         self.started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
@@ -292,7 +183,7 @@ class Supervisor:
         finally:
             self._close_control(sel)
             self._stop_children(sel)
-            (self.config.root / STATE_FILE).unlink(missing_ok=True)
+            (self.config.root / control.STATE_FILE).unlink(missing_ok=True)
             signal.set_wakeup_fd(old_wakeup)
             for s, h in old_handlers.items():
                 signal.signal(s, h)
@@ -321,13 +212,14 @@ class Supervisor:
             exited = {c.name: c.exit_code for c in self.children if c.exit_code is not None}
             elapsed = time.monotonic() - began
             if self.stopping:
-                return Verdict(True, SUPERVISOR, f"stopped by {self.stopping} during start-up")
+                return Verdict(True, control.SUPERVISOR,
+                               f"stopped by {self.stopping} during start-up")
             verdict = startup_verdict(
                 self.config, exited, api_ready, ready_nodes, elapsed, self.timeout
             )
             if verdict.done:
                 return verdict
-            self._handle(sel.select(PROBE_INTERVAL), sel)
+            self._handle(sel.select(control.PROBE_INTERVAL), sel)
             api_ready = api_ready or prober.readyz()
             if api_ready:
                 ready_nodes = prober.ready_nodes()
@@ -356,7 +248,7 @@ class Supervisor:
         self, events: list[tuple[selectors.SelectorKey, int]], sel: selectors.BaseSelector
     ) -> None:
         for key, _ in events:
-            if key.data == SUPERVISOR:
+            if key.data == WAKEUP:
                 _drain(key.fd)
             elif key.data == "owner":
                 self.stopping = self.stopping or "owner process exit"
@@ -383,7 +275,8 @@ class Supervisor:
         os.close(child.pidfd)
         child.pidfd = -1
         child.kill_at = None
-        message = ended_message(child.name, child.proc.pid, child.requested, child.exit_code)
+        message = control.ended_message(child.name, child.proc.pid, child.requested,
+                                        child.exit_code)
         for conn in child.waiters:
             _answer(conn, True, message)
         child.waiters.clear()
@@ -395,33 +288,33 @@ class Supervisor:
         log.info("stopping %s", ", ".join(c.name for c in alive))
         for child in alive:
             _kill_quietly(child.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + CHILD_GRACE
+        deadline = time.monotonic() + control.CHILD_GRACE
         while any(c.running for c in alive) and time.monotonic() < deadline:
             for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
                 if isinstance(key.data, Child):
                     self._reap(key.data, sel)
                     log.info("%s exited with code %s", key.data.name, key.data.exit_code)
-                elif key.data == SUPERVISOR:
+                elif key.data == WAKEUP:
                     _drain(key.fd)
         for child in (c for c in alive if c.running):
-            log.warning("%s did not stop within %gs; killing it", child.name, CHILD_GRACE)
+            log.warning("%s did not stop within %gs; killing it", child.name, control.CHILD_GRACE)
             _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
             self._reap(child, sel)
 
     # --- the control socket -----------------------------------------------------------
     def _listen(self, sel: selectors.BaseSelector) -> Verdict:
-        path = self.config.root / SOCKET_FILE
+        path = self.config.root / control.SOCKET_FILE
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)  # 0600 from the start: only our user may control us
         try:
             path.unlink(missing_ok=True)  # left by a supervisor killed with SIGKILL
-            with _unix_address(path) as address:
+            with control.unix_address(path) as address:
                 sock.bind(address)
             sock.listen(16)
             sock.setblocking(False)
         except OSError as e:
             sock.close()
-            return Verdict(True, SUPERVISOR, f"cannot listen on {path}: {e}")
+            return Verdict(True, control.SUPERVISOR, f"cannot listen on {path}: {e}")
         finally:
             os.umask(old_umask)
         sel.register(sock, selectors.EVENT_READ, CONTROL)
@@ -437,7 +330,7 @@ class Supervisor:
             sel.unregister(self.listener)
             self.listener.close()
             self.listener = None
-            (self.config.root / SOCKET_FILE).unlink(missing_ok=True)
+            (self.config.root / control.SOCKET_FILE).unlink(missing_ok=True)
 
     def _accept(self, sel: selectors.BaseSelector) -> None:
         assert self.listener is not None
@@ -470,23 +363,24 @@ class Supervisor:
         line = conn.data.partition(b"\n")[0].decode(errors="replace")
         try:
             if len(conn.data) > MAX_REQUEST and b"\n" not in conn.data:
-                raise ControlError(f"request longer than {MAX_REQUEST} bytes")
-            request = parse_request(line, [c.name for c in self.children])
-        except ControlError as e:
+                raise control.ControlError(f"request longer than {MAX_REQUEST} bytes")
+            request = control.parse_request(line, [c.name for c in self.children])
+        except control.ControlError as e:
             log.warning("control request %r refused: %s", line[:80], e)
             _answer(conn.sock, False, str(e))
             return
         self._execute(request, conn.sock, sel)
 
-    def _execute(self, request: ControlRequest, sock: socket.socket,
+    def _execute(self, request: control.ControlRequest, sock: socket.socket,
                  sel: selectors.BaseSelector) -> None:
         index, child = next((i, c) for i, c in enumerate(self.children) if c.name == request.name)
-        plan = plan_request(request, child.running, child.requested if child.running else "")
+        ending = child.requested if child.running else ""
+        plan = control.plan_request(request, child.running, ending)
         log.info("control: %s %s -> %s", request.op, request.name, plan.action)
-        if plan.action is Action.ANSWER:
+        if plan.action is control.Action.ANSWER:
             _answer(sock, plan.ok, plan.message)
             return
-        if plan.action is Action.SPAWN:
+        if plan.action is control.Action.SPAWN:
             try:
                 new = self._spawn(child.name, child.argv, sel)
             except OSError as e:
@@ -497,12 +391,12 @@ class Supervisor:
             _answer(sock, True, f"Started {new.name} (pid {new.proc.pid})")
             return
         child.waiters.append(sock)
-        if plan.action is Action.KILL:
-            child.requested = Op.KILL
+        if plan.action is control.Action.KILL:
+            child.requested = control.Op.KILL
             _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
-        elif plan.action is Action.TERMINATE:
-            child.requested = Op.STOP
-            child.kill_at = time.monotonic() + CHILD_GRACE
+        elif plan.action is control.Action.TERMINATE:
+            child.requested = control.Op.STOP
+            child.kill_at = time.monotonic() + control.CHILD_GRACE
             _kill_quietly(child.proc.pid, signal.SIGTERM)
 
     def _next_timeout(self) -> float | None:
@@ -518,7 +412,8 @@ class Supervisor:
             _answer(conn.sock, False, f"no request line within {REQUEST_TIMEOUT:g}s")
         for child in self.children:
             if child.kill_at is not None and child.kill_at <= now and child.running:
-                log.warning("%s did not stop within %gs; killing it", child.name, CHILD_GRACE)
+                log.warning("%s did not stop within %gs; killing it", child.name,
+                            control.CHILD_GRACE)
                 child.kill_at = None
                 _kill_quietly(child.proc.pid, signal.SIGKILL, group=True)
 
@@ -531,7 +426,7 @@ class Supervisor:
             "requested": {c.name: c.requested for c in self.children
                           if c.exit_code is not None and c.requested},
         }
-        path = self.config.root / STATE_FILE
+        path = self.config.root / control.STATE_FILE
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(path)
@@ -542,25 +437,11 @@ def _answer(sock: socket.socket, ok: bool, message: str) -> None:
     try:
         sock.setblocking(True)
         sock.settimeout(1.0)
-        sock.sendall(format_reply(ok, message).encode())
+        sock.sendall(control.format_reply(ok, message).encode())
     except OSError as e:
         log.warning("could not answer a control client (%s): %s", message, e)
     finally:
         sock.close()
-
-
-@contextmanager
-def _unix_address(path: Path) -> Iterator[str]:
-    """``path`` as a unix socket address. Past the 107 bytes sun_path holds (a deep data
-    dir), the same file is named through /proc/self/fd of its open folder instead."""
-    if len(os.fsencode(str(path))) < 100:
-        yield str(path)
-        return
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{path.name}"
-    finally:
-        os.close(fd)
 
 
 def rotate(logfile: Path) -> None:
@@ -597,38 +478,7 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
     return preexec
 
 
-# --- the other side: starting, inspecting and stopping a supervisor ----------------------
-
-
-@dataclass(frozen=True)
-class State:
-    """What ``supervisor.json`` says about a running supervisor."""
-
-    pid: int
-    started_at: str
-    children: dict[str, int]
-    exit_codes: dict[str, int]  # children that ended (and were not started again)
-    requested: dict[str, str] = field(default_factory=dict)  # ...on request: name -> op
-
-    def running(self, name: str) -> bool:
-        return name in self.children and name not in self.exit_codes and \
-            registry.pid_alive(self.children[name])
-
-
-def read_state(config: ClusterConfig) -> State | None:
-    try:
-        raw = json.loads((config.root / STATE_FILE).read_text())
-        return State(
-            pid=int(raw["pid"]),
-            started_at=str(raw.get("started_at", "")),
-            children={str(k): int(v) for k, v in raw.get("children", {}).items()},
-            exit_codes={str(k): int(v) for k, v in raw.get("exit_codes", {}).items()},
-            requested={str(k): str(v) for k, v in raw.get("requested", {}).items()},
-        )
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None  # half-written by a supervisor killed mid-write: as good as absent
+# --- the other side: starting and stopping a supervisor ---------------------------------
 
 
 class StartError(Exception):
@@ -657,11 +507,12 @@ class Launch:
                 while not data.endswith(b"\n"):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not sel.select(remaining):
-                        raise StartError(SUPERVISOR, f"no answer within {timeout:g}s")
+                        raise StartError(control.SUPERVISOR, f"no answer within {timeout:g}s")
                     chunk = os.read(self.ready_fd, 4096)
                     if not chunk:
-                        code = self.proc.wait(CHILD_GRACE)
-                        raise StartError(SUPERVISOR, f"exited with code {code} before reporting")
+                        code = self.proc.wait(control.CHILD_GRACE)
+                        raise StartError(control.SUPERVISOR,
+                                         f"exited with code {code} before reporting")
                     data += chunk
             finally:
                 os.close(self.ready_fd)
@@ -702,25 +553,25 @@ def spawn(config: ClusterConfig, timeout: float, exit_with: int | None = None) -
     return Launch(proc, ready_r)
 
 
-def stop(config: ClusterConfig, pid: int, timeout: float = CHILD_GRACE + 5) -> list[str]:
+def stop(config: ClusterConfig, pid: int, timeout: float = control.CHILD_GRACE + 5) -> list[str]:
     """Stop the supervisor ``pid`` and its children; return the names that were running.
 
     Waits until they are all gone and the apiserver port is free; past ``timeout`` it
     kills whatever is left.
     """
-    state = read_state(config)
+    state = control.read_state(config)
     targets = dict(state.children) if state else {}
     # A child stopped on request was reaped: its pid may belong to someone else by now.
     alive = {name: p for name, p in targets.items() if state and state.running(name)}
     if registry.is_kubeloop_process(pid):
-        alive = {SUPERVISOR: pid, **alive}
+        alive = {control.SUPERVISOR: pid, **alive}
         os.kill(pid, signal.SIGTERM)
     else:  # orphans of a supervisor killed with SIGKILL before PDEATHSIG could act
         for child_pid in alive.values():
             _kill_quietly(child_pid, signal.SIGTERM)
     if not alive:
-        (config.root / STATE_FILE).unlink(missing_ok=True)  # a stale one
-        (config.root / SOCKET_FILE).unlink(missing_ok=True)
+        (config.root / control.STATE_FILE).unlink(missing_ok=True)  # a stale one
+        (config.root / control.SOCKET_FILE).unlink(missing_ok=True)
         return []
     net = config.network
     deadline = time.monotonic() + timeout
@@ -729,93 +580,12 @@ def stop(config: ClusterConfig, pid: int, timeout: float = CHILD_GRACE + 5) -> l
     ):
         if time.monotonic() > deadline:
             for name, p in alive.items():
-                _kill_quietly(p, signal.SIGKILL, group=name != SUPERVISOR)
+                _kill_quietly(p, signal.SIGKILL, group=name != control.SUPERVISOR)
             break
         time.sleep(0.02)
-    (config.root / STATE_FILE).unlink(missing_ok=True)
-    (config.root / SOCKET_FILE).unlink(missing_ok=True)
+    (config.root / control.STATE_FILE).unlink(missing_ok=True)
+    (config.root / control.SOCKET_FILE).unlink(missing_ok=True)
     return list(alive)
-
-
-def process_names(config: ClusterConfig) -> list[str]:
-    """The children ``kubeloop status`` lists and ``control`` accepts, in start order."""
-    return list(child_commands(config, sys.executable))
-
-
-def control(config: ClusterConfig, op: Op, name: str, timeout: float = CHILD_GRACE + 5) -> str:
-    """Ask the running supervisor to start, stop or kill one child; its reply message.
-
-    Returns once done: stopped/killed children are reaped, a started one is spawned (see
-    ``wait_process_ready`` for its readiness). Raises ControlError with the fix.
-    """
-    check_process(name, process_names(config))
-    path = config.root / SOCKET_FILE
-    not_running = (f'cluster "{config.name}" is not running; '
-                   f"start it with: kubeloop up --name {config.name}")
-    state = read_state(config)
-    if state is None or not registry.is_kubeloop_process(state.pid):
-        raise ControlError(not_running)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            with _unix_address(path) as address:
-                sock.connect(address)
-        except (FileNotFoundError, ConnectionRefusedError) as e:
-            raise ControlError(f"{not_running} (no control socket {path}: {e.strerror})") from e
-        try:
-            sock.sendall(format_request(op, name).encode())
-            reply = b""
-            while not reply.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-        except TimeoutError as e:
-            raise ControlError(f"no answer to {op} {name} within {timeout:g}s; "
-                               f"see {config.logs / 'supervisor.log'}") from e
-        except OSError as e:
-            raise ControlError(f"{op} {name}: lost the supervisor ({e})") from e
-    ok, message = parse_reply(reply.decode(errors="replace"))
-    if not ok:
-        raise ControlError(message)
-    return message
-
-
-def wait_process_ready(config: ClusterConfig, name: str, timeout: float) -> float:
-    """Block until a (re)started child is healthy; seconds it took.
-
-    apiserver: ``/readyz`` answers ok. node-N: its kubelet port accepts connections (the
-    new agent is up) and the apiserver has the node Ready. ControlError if the child
-    ends meanwhile or the time runs out.
-    """
-    check_process(name, process_names(config))
-    began = time.monotonic()
-    prober = probe.Prober(config)
-    node = config.node_name(int(name.removeprefix("node-"))) if name != "apiserver" else ""
-    while True:
-        state = read_state(config)
-        if state is not None and name in state.exit_codes:
-            raise ControlError(f"{name} exited with code {state.exit_codes[name]} while "
-                               f"starting; see its log: {config.logs / (name + '.log')}")
-        if name == "apiserver":
-            if prober.readyz():
-                return time.monotonic() - began
-        elif _listening(config.network.node_ip(int(name.removeprefix("node-"))),
-                        KUBELET_PORT) and node in prober.ready_nodes():
-            return time.monotonic() - began
-        if time.monotonic() - began > timeout:
-            what = "/readyz does not answer ok" if name == "apiserver" else f"{node} not Ready"
-            raise ControlError(f"{name}: {what} after {timeout:g}s; "
-                               f"see its log: {config.logs / (name + '.log')}")
-        time.sleep(PROBE_INTERVAL)
-
-
-def _listening(ip: str, port: int) -> bool:
-    try:
-        socket.create_connection((ip, port), timeout=PROBE_INTERVAL * 4).close()
-    except OSError:
-        return False
-    return True
 
 
 def _kill_quietly(pid: int, sig: signal.Signals, group: bool = False) -> None:
@@ -864,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = ClusterConfig.load(args.data_dir)
     except ConfigError as e:
-        report(format_report(Verdict(True, SUPERVISOR, str(e))))
+        report(format_report(Verdict(True, control.SUPERVISOR, str(e))))
         return 1
     return Supervisor(config, report, args.timeout, args.exit_with).run()
 

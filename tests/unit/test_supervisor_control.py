@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from kubeloop import cli, supervisor
+from kubeloop import cli, control
 from kubeloop.cli import ProcessView
 from kubeloop.config import ClusterConfig
-from kubeloop.supervisor import Action, ControlError, ControlRequest, Op, Plan
+from kubeloop.control import Action, ControlError, ControlRequest, Op, Plan
 
 CONFIG = ClusterConfig(name="demo", data_dir="/d", nodes=2)
 NAMES = ["apiserver", "node-1", "node-2"]
 
 
 def test_process_names_follow_the_start_order() -> None:
-    assert supervisor.process_names(CONFIG) == NAMES
+    assert control.process_names(CONFIG) == NAMES
 
 
 @pytest.mark.parametrize(
@@ -46,12 +46,12 @@ def test_process_names_follow_the_start_order() -> None:
 )  # fmt: skip
 def test_parse_request(line: str, expected: ControlRequest | str) -> None:
     if isinstance(expected, ControlRequest):
-        assert supervisor.parse_request(line, NAMES) == expected
-        assert supervisor.parse_request(supervisor.format_request(expected.op, expected.name),
-                                        NAMES) == expected
+        assert control.parse_request(line, NAMES) == expected
+        assert control.parse_request(control.format_request(expected.op, expected.name),
+                                     NAMES) == expected
     else:
         with pytest.raises(ControlError) as e:
-            supervisor.parse_request(line, NAMES)
+            control.parse_request(line, NAMES)
         assert str(e.value) == expected
 
 
@@ -65,8 +65,8 @@ def test_parse_request(line: str, expected: ControlRequest | str) -> None:
     ids=["ok", "error", "one-line-always"],
 )  # fmt: skip
 def test_reply_round_trip(ok: bool, message: str, line: str) -> None:
-    assert supervisor.format_reply(ok, message) == line
-    assert supervisor.parse_reply(line) == (ok, " ".join(message.split()))
+    assert control.format_reply(ok, message) == line
+    assert control.parse_reply(line) == (ok, " ".join(message.split()))
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_reply_round_trip(ok: bool, message: str, line: str) -> None:
     ids=["nothing", "unknown-head", "no-message"],
 )
 def test_parse_reply_rejects_the_unexpected(line: str, expected: tuple[bool, str]) -> None:
-    assert supervisor.parse_reply(line) == expected
+    assert control.parse_reply(line) == expected
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_parse_reply_rejects_the_unexpected(line: str, expected: tuple[bool, str
          "start-running-is-a-no-op", "start-while-stopping"],
 )  # fmt: skip
 def test_plan_request(op: Op, running: bool, ending: str, expected: Plan) -> None:
-    assert supervisor.plan_request(ControlRequest(op, "node-1"), running, ending) == expected
+    assert control.plan_request(ControlRequest(op, "node-1"), running, ending) == expected
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_plan_request(op: Op, running: bool, ending: str, expected: Plan) -> Non
     ids=["stopped", "stop-that-needed-sigkill", "killed"],
 )
 def test_ended_message(requested: str, code: int, message: str) -> None:
-    assert supervisor.ended_message("node-1", 42, requested, code) == message
+    assert control.ended_message("node-1", 42, requested, code) == message
 
 
 @pytest.mark.parametrize(
@@ -192,12 +192,12 @@ def test_process_parser_refuses(argv: list[str]) -> None:
 def test_unix_address_binds_and_connects_at_any_depth(tmp_path: Path, depth: int) -> None:
     folder = tmp_path.joinpath(*["a-rather-long-folder-name"] * depth)
     folder.mkdir(parents=True)
-    path = folder / supervisor.SOCKET_FILE
+    path = folder / control.SOCKET_FILE
     with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as client:
-        with supervisor._unix_address(path) as address:
+        with control.unix_address(path) as address:
             server.bind(address)
         server.listen()
         assert path.exists()
-        with supervisor._unix_address(path) as address:
+        with control.unix_address(path) as address:
             client.connect(address)
         server.accept()[0].close()
