@@ -22,10 +22,12 @@ class Recorder:
         self._seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
 
     async def record(self, obj: dict, etype: str, reason: str, message: str,
-                     component: str) -> None:
+                     component: str, field_path: str = "", host: str = "") -> None:
+        """``field_path`` names the part of the object (``spec.containers{web}``);
+        ``host`` the node of a kubelet event."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
-        key = (meta.get("uid", ""), reason, message, component)
+        key = (meta.get("uid", ""), reason, message, component + field_path)
         now = registry.rfc3339(self.registry.clock())
         try:
             if key in self._seen:
@@ -46,11 +48,12 @@ class Recorder:
                     "name": meta["name"], "uid": meta.get("uid"),
                     "apiVersion": obj.get("apiVersion"),
                     "resourceVersion": meta.get("resourceVersion"),
+                    **({"fieldPath": field_path} if field_path else {}),
                 },
                 "reason": reason, "message": message, "type": etype,
-                "source": {"component": component},
+                "source": {"component": component, **({"host": host} if host else {})},
                 "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": component, "reportingInstance": "",
+                "reportingComponent": component, "reportingInstance": host,
             })
             self._seen[key] = (namespace, name)
             if len(self._seen) > 10_000:

@@ -18,6 +18,7 @@ import orjson
 from apiserver import registry, store
 from apiserver import status as errors
 from apiserver.controllers.nodes import NODES, NodeLifecycle
+from apiserver.events import Recorder
 from apiserver.resources import RESOURCES
 from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
 from proto import kubeloop_pb2 as pb
@@ -32,9 +33,11 @@ EVENT_TYPES = {"ADDED": pb.WatchEvent.ADDED, "MODIFIED": pb.WatchEvent.MODIFIED,
 
 
 class NodeService(pb_grpc.NodeServiceServicer):
-    def __init__(self, reg: registry.Registry, lifecycle: NodeLifecycle, node_token: str) -> None:
+    def __init__(self, reg: registry.Registry, lifecycle: NodeLifecycle, recorder: Recorder,
+                 node_token: str) -> None:
         self.registry = reg
         self.lifecycle = lifecycle
+        self.recorder = recorder
         self.token = node_token
         self.config = reg.config
 
@@ -222,3 +225,20 @@ class NodeService(pb_grpc.NodeServiceServicer):
                 return pb.FinishDeletionResponse(deleted=False)
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, e.message)
         return pb.FinishDeletionResponse(deleted=True)
+
+    async def RecordEvent(self, request: pb.EventRequest,
+                          context: grpc.aio.ServicerContext) -> pb.EventResponse:
+        await self._auth(context)
+        ref = request.object
+        res = BY_KEY.get(ref.resource)
+        stored = self.registry.store.get(res.key, ref.namespace, ref.name) if res else None
+        if stored is None or (ref.uid and stored.obj["metadata"].get("uid") != ref.uid):
+            return await context.abort(grpc.StatusCode.NOT_FOUND, f"{ref.resource} "
+                                       f"{ref.namespace}/{ref.name} not found")
+        if request.type not in ("Normal", "Warning"):
+            return await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                       f"event type {request.type!r} is not Normal or Warning")
+        await self.recorder.record(stored.obj, request.type, request.reason, request.message,
+                                   "kubelet", field_path=request.field_path,
+                                   host=request.node_name)
+        return pb.EventResponse()

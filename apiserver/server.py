@@ -67,7 +67,7 @@ class ApiServer:
 
         self._grpc = grpc.aio.server()
         pb_grpc.add_NodeServiceServicer_to_server(
-            NodeService(self.registry, self.lifecycle,
+            NodeService(self.registry, self.lifecycle, self.recorder,
                         self.config.node_token_file.read_text().strip()), self._grpc)
         creds = grpc.ssl_server_credentials([(self.config.apiserver_key.read_bytes(),
                                               self.config.apiserver_cert.read_bytes())])

@@ -34,6 +34,7 @@ log = logging.getLogger("node_agent")
 VERSION = "0.1.0"
 MAX_BACKOFF = 2.0
 STATUS_TIMEOUT = 10.0  # seconds for one status delivery before it is retried
+EVENT_BACKLOG = 1000  # kubelet Events waiting to be sent; more are dropped (best effort)
 
 
 class Agent:
@@ -49,11 +50,13 @@ class Agent:
         self.tasks = TaskGroup(self.name)
         self.statuses = StatusSync(self._send_status)
         self.objects = ObjectCache()  # ConfigMaps and Secrets, for env sources
+        self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.tasks.spawn("status-sync", self.statuses.run())
+        self.tasks.spawn("events", self._send_events())
         backoff = 0.05
         while not stop.is_set():
             try:
@@ -162,7 +165,7 @@ class Agent:
                 log.info("pod %s/%s ran under an earlier agent; starting it again",
                          meta["namespace"], meta["name"])
             runtime = PodRuntime(pod, self.node, ip, self.directory, self.report,
-                                 self.objects.lookup)
+                                 self.objects.lookup, self.event)
             self.runtimes[meta["uid"]] = runtime
             log.info("starting pod %s/%s on %s", meta["namespace"], meta["name"], ip)
             self.tasks.spawn(f"start-{meta['namespace']}/{meta['name']}", _start(runtime),
@@ -197,6 +200,27 @@ class Agent:
                       runtime.name, e.code().name)
             return False
         return True
+
+    def event(self, runtime: PodRuntime, etype: str, reason: str, message: str,
+              container: str) -> None:
+        """Queue a kubelet Event about one of the pod's containers."""
+        try:
+            self._events.put_nowait(pb.EventRequest(
+                object=pb.ObjectRef(resource="pods", namespace=runtime.namespace,
+                                    name=runtime.name, uid=runtime.uid),
+                type=etype, reason=reason, message=message,
+                field_path=f"spec.containers{{{container}}}", node_name=self.name))
+        except asyncio.QueueFull:
+            log.debug("event %s for %s/%s dropped: backlog full", reason, runtime.namespace,
+                      runtime.name)
+
+    async def _send_events(self) -> None:
+        while True:
+            request = await self._events.get()
+            try:
+                await self._stub.RecordEvent(request, timeout=STATUS_TIMEOUT)
+            except grpc.aio.AioRpcError as e:  # events are best effort, as kubelet's
+                log.debug("event %s not recorded: %s", request.reason, e.code().name)
 
     async def _watch_objects(self, kind: str) -> None:
         """Follow the ConfigMaps or Secrets that env sources read."""

@@ -81,16 +81,22 @@ class ContainerState:
         return "running" in self.state and (self.readiness is None or self.readiness.passing)
 
 
+EventSink = Callable[["PodRuntime", str, str, str, str], None]
+"""(pod, type, reason, message, container name): a kubelet Event about a container."""
+
+
 class PodRuntime:
     def __init__(self, pod: dict, node: NodeInfo, ip: str, directory: Directory,
                  report: Callable[[PodRuntime], Awaitable[None]],
-                 lookup: environment.Lookup | None = None) -> None:
+                 lookup: environment.Lookup | None = None,
+                 events: EventSink | None = None) -> None:
         self.pod = pod
         self.node = node
         self.ip = ip
         self.directory = directory
         self._report = report
         self._lookup = lookup  # ConfigMaps and Secrets of env sources
+        self._events = events
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
         self.started_at = now_rfc3339()
@@ -154,6 +160,7 @@ class PodRuntime:
             if c.config_error:  # kubelet retries on its next sync
                 c.state = {"waiting": {"reason": "CreateContainerConfigError",
                                        "message": c.config_error}}
+                self._event(c, "Warning", "Failed", f"Error: {c.config_error}")
                 self._spawn(c, self._retry_config(c))
                 return
             c.context = context
@@ -164,13 +171,17 @@ class PodRuntime:
         except Exception as e:  # an image that cannot start is a failed container, not a crash
             log.warning("%s/%s: container %s failed to start: %s", self.namespace, self.name,
                         c.name, e)
-            c.console.log.append(f"kubeloop: cannot start container: {e}")
+            self._event(c, "Warning", "Failed", f"Error: {e}")
             c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
                                       "message": str(e), "startedAt": None,
                                       "finishedAt": now_rfc3339()}}
             self._spawn(c, self._after_exit(c, 128))
             return
         c.state = {"running": {"startedAt": now_rfc3339()}}
+        self._event(c, "Normal", "Pulled",
+                    f'Container image "{c.context.image}" already present on machine')
+        self._event(c, "Normal", "Created", f"Created container: {c.name}")
+        self._event(c, "Normal", "Started", f"Started container {c.name}")
         if c.spec.get("readinessProbe"):
             c.readiness = Tracker(ProbeSpec.parse(c.spec["readinessProbe"]), passing=False)
             self._spawn(c, self._probe(c, c.readiness, "Readiness"))
@@ -185,6 +196,10 @@ class PodRuntime:
         if not self.stopping:
             await self._start_container(c)
             await self._report(self)
+
+    def _event(self, c: ContainerState, etype: str, reason: str, message: str) -> None:
+        if self._events is not None:
+            self._events(self, etype, reason, message, c.name)
 
     def _spawn(self, c: ContainerState, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -219,6 +234,8 @@ class PodRuntime:
         c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
             f"back-off {delay:g}s restarting failed container={c.name} "
             f"pod={self.name}_{self.namespace}({self.uid})")}}
+        self._event(c, "Warning", "BackOff", f"Back-off restarting failed container {c.name} "
+                    f"in pod {self.name}_{self.namespace}({self.uid})")
         await self._report(self)
         await asyncio.sleep(delay)
         if not self.stopping:
@@ -232,12 +249,13 @@ class PodRuntime:
         while not self.stopping and c.running is not None:
             ok, message = await check(spec, c.context.identity, c.spec, c.run)
             if not ok:
-                log.info("%s/%s: %s probe of %s failed: %s", self.namespace, self.name, kind,
-                         c.name, message)
+                log.debug("%s/%s: %s probe of %s failed: %s", self.namespace, self.name, kind,
+                          c.name, message)
+                self._event(c, "Warning", "Unhealthy", f"{kind} probe failed: {message}")
             if tracker.record(ok):
                 if kind == "Liveness" and not tracker.passing:
-                    c.console.log.append(f"kubeloop: liveness probe failed {spec.failure_threshold}"
-                                         f" times ({message}); restarting the container")
+                    self._event(c, "Normal", "Killing", f"Container {c.name} failed liveness "
+                                "probe, will be restarted")
                     await self._restart_for_liveness(c)
                     return
                 await self._report(self)
@@ -268,6 +286,7 @@ class PodRuntime:
                 task.cancel()
             running, c.running = c.running, None
             if running is not None:
+                self._event(c, "Normal", "Killing", f"Stopping container {c.name}")
                 await running.stop()
             c.console.close()
             c.console.log.close()

@@ -5,7 +5,7 @@ import warnings
 
 from proto import kubeloop_pb2 as proto_dot_kubeloop__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -59,6 +59,11 @@ class NodeServiceStub:
                 request_serializer=proto_dot_kubeloop__pb2.ObjectRef.SerializeToString,
                 response_deserializer=proto_dot_kubeloop__pb2.FinishDeletionResponse.FromString,
                 _registered_method=True)
+        self.RecordEvent = channel.unary_unary(
+                '/kubeloop.v1.NodeService/RecordEvent',
+                request_serializer=proto_dot_kubeloop__pb2.EventRequest.SerializeToString,
+                response_deserializer=proto_dot_kubeloop__pb2.EventResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -101,6 +106,14 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEvent(self, request, context):
+        """RecordEvent records a kubelet Event about an object (a container started, a probe
+        failed), so `kubectl describe pod` tells what happened on the node. Best effort.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.FinishDeletion,
                     request_deserializer=proto_dot_kubeloop__pb2.ObjectRef.FromString,
                     response_serializer=proto_dot_kubeloop__pb2.FinishDeletionResponse.SerializeToString,
+            ),
+            'RecordEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvent,
+                    request_deserializer=proto_dot_kubeloop__pb2.EventRequest.FromString,
+                    response_serializer=proto_dot_kubeloop__pb2.EventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class NodeService:
             '/kubeloop.v1.NodeService/FinishDeletion',
             proto_dot_kubeloop__pb2.ObjectRef.SerializeToString,
             proto_dot_kubeloop__pb2.FinishDeletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubeloop.v1.NodeService/RecordEvent',
+            proto_dot_kubeloop__pb2.EventRequest.SerializeToString,
+            proto_dot_kubeloop__pb2.EventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,19 @@ def test_exec_liveness_probe_sees_the_files_of_the_main_process(kubectl: Kubectl
              timeout=15, what="a restart after /tmp/healthy is removed")
     after = status(kubectl, "liveness-exec")["containerStatuses"][0]
     assert after["lastState"]["terminated"]["exitCode"] == 137
+    events = kubectl.json("get", "events", "--field-selector",
+                          "involvedObject.name=liveness-exec")["items"]
+    reasons = {e["reason"]: e for e in events}
+    assert {"Scheduled", "Pulled", "Created", "Started", "Unhealthy", "Killing"} <= set(reasons)
+    assert reasons["Unhealthy"]["type"] == "Warning"
+    assert reasons["Unhealthy"]["message"].startswith("Liveness probe failed: cat: ")
+    assert reasons["Killing"]["message"] == \
+        "Container liveness failed liveness probe, will be restarted"
+    assert reasons["Started"]["involvedObject"]["fieldPath"] == "spec.containers{liveness}"
+    assert reasons["Started"]["source"]["host"] == kubectl.json(
+        "get", "pod", "liveness-exec")["spec"]["nodeName"]
+    described = kubectl("describe", "pod", "liveness-exec")
+    assert "Started container liveness" in described
     # The restarted container has fresh files and creates /tmp/healthy again.
     wait_for(lambda: kubectl.run("exec", "liveness-exec", "--", "cat", "/tmp/healthy",
                                  check=False).returncode == 0, what="/tmp/healthy again")
