@@ -68,6 +68,7 @@ class LogBuffer:
     def __init__(self, limit: int = LOG_LINES) -> None:
         self._lines: deque[tuple[datetime, str]] = deque(maxlen=limit)
         self._followers: set[asyncio.Queue[tuple[datetime, str] | None]] = set()
+        self.closed = False
 
     def append(self, line: str, now: datetime | None = None) -> None:
         entry = (now or datetime.now(timezone.utc), line.rstrip("\n"))
@@ -88,13 +89,14 @@ class LogBuffer:
         try:
             for entry in self.lines(tail):
                 yield entry
-            while (entry2 := await q.get()) is not None:
+            while not self.closed and (entry2 := await q.get()) is not None:
                 yield entry2
         finally:
             self._followers.discard(q)
 
     def close(self) -> None:
-        """Ends every follower (the container is gone)."""
+        """Ends every follower (the container instance is gone)."""
+        self.closed = True
         for q in self._followers:
             q.put_nowait(None)
 
@@ -191,6 +193,7 @@ class ContainerHandle:
     log: LogBuffer
     console: Console
     run: Runner  # runs an exec in the container (sharing its files with the main process)
+    previous_log: LogBuffer | None = None  # the instance before the last restart
 
 
 class Directory:

@@ -108,7 +108,8 @@ class KubeletServer:
         if handle is None:
             return _error(404, f'container "{container}" not found in pod "{pod}"' if pod_known
                           else f'pod "{pod}" does not exist')
-        if opts.previous:  # a restarted container's earlier log is not kept
+        log_buffer = handle.previous_log if opts.previous else handle.log
+        if log_buffer is None:
             return _error(400, f'previous terminated container "{container}" in pod "{pod}" '
                                f'not found')
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -116,13 +117,13 @@ class KubeletServer:
         await response.prepare(request)
         writer = container_logs.LogWriter(opts)
         if opts.follow:
-            async for when, line in handle.log.follow(opts.tail_lines):
+            async for when, line in log_buffer.follow(opts.tail_lines):
                 await response.write(writer.render(when, line))
                 if writer.exhausted:
                     break
         else:
             await response.write(b"".join(writer.render(when, line)
-                                          for when, line in handle.log.lines(opts.tail_lines)))
+                                          for when, line in log_buffer.lines(opts.tail_lines)))
         await response.write_eof()
         return response
 

@@ -51,6 +51,7 @@ class ContainerState:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     files: FileSystem | None = None  # made on first use: most containers never need one
     config_error: str = ""  # why the container cannot be configured yet (a missing ConfigMap)
+    previous_log: LogBuffer | None = None
 
     def __post_init__(self) -> None:
         self.context.run = self.run
@@ -71,10 +72,13 @@ class ContainerState:
         return await toolbox.run(argv, identity, streams, fs=self.files)
 
     def restarted(self) -> None:
-        """A new instance of the container: fresh files and stdin, one more restart."""
+        """A new instance of the container: fresh files, stdin and log (the last one stays
+        for `kubectl logs --previous`), one more restart."""
         self.restarts += 1
         self.files = None
         self.console.reopen()
+        self.previous_log, self.console.log = self.console.log, LogBuffer()
+        self.previous_log.close()
 
     @property
     def ready(self) -> bool:
@@ -151,7 +155,8 @@ class PodRuntime:
     def _publish(self) -> None:
         """Make the containers reachable for logs, exec, attach and port-forward."""
         self.directory.put(self.namespace, self.name, {
-            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run)
+            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run,
+                                  c.previous_log)
             for name, c in self.containers.items()})
 
     async def _start_container(self, c: ContainerState) -> None:
@@ -220,6 +225,7 @@ class PodRuntime:
 
     async def _after_exit(self, c: ContainerState, code: int) -> None:
         c.console.close()
+        c.console.log.close()  # `kubectl logs -f` ends with the container
         started = c.state.get("running", {}).get("startedAt")
         reason = "Completed" if code == 0 else c.state.get("terminated", {}).get("reason", "Error")
         c.state = {"terminated": {"exitCode": code, "reason": reason, "startedAt": started,
@@ -240,6 +246,7 @@ class PodRuntime:
         await asyncio.sleep(delay)
         if not self.stopping:
             c.restarted()
+            self._publish()
             await self._start_container(c)
             await self._report(self)
 
@@ -275,6 +282,7 @@ class PodRuntime:
                                        "containerID": self._container_id(c)}}
         c.console.close()
         c.restarted()
+        self._publish()
         await self._start_container(c)
         await self._report(self)
 

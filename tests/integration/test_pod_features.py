@@ -145,3 +145,19 @@ def test_env_from_configmaps_and_secrets_waits_for_them(kubectl: Kubectl) -> Non
     running_ip(kubectl, "configured")
     env = kubectl("exec", "configured", "--", "env")
     assert "CFG_mode=fast\n" in env and "PASSWORD=s3cret\n" in env
+
+
+def test_crashing_container_backs_off_and_keeps_its_previous_log(kubectl: Kubectl) -> None:
+    create(kubectl, "crasher", {"name": "main", "image": "busybox",
+                                "command": ["sh", "-c", "echo run at $(date +%s); exit 3"]})
+    wait_for(lambda: status(kubectl, "crasher").get("containerStatuses", [{}])[0].get(
+        "restartCount", 0) >= 1, timeout=15, what="a restart")
+    wait_for(lambda: "CrashLoopBackOff" in kubectl("get", "pod", "crasher"),
+             timeout=15, what="CrashLoopBackOff in kubectl get")
+    c = status(kubectl, "crasher")["containerStatuses"][0]
+    assert c["lastState"]["terminated"]["exitCode"] == 3
+    previous = kubectl("logs", "crasher", "--previous")
+    assert re.fullmatch(r"run at \d+\n", previous)
+    events = {e["reason"] for e in kubectl.json("get", "events", "--field-selector",
+                                                "involvedObject.name=crasher")["items"]}
+    assert "BackOff" in events
