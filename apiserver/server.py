@@ -14,7 +14,9 @@ from aiohttp import web
 
 from apiserver import bootstrap, registry, store
 from apiserver.api import Api
+from apiserver.controllers.endpoints import Endpoints
 from apiserver.controllers.garbage import GarbageCollector
+from apiserver.controllers.loadbalancers import LoadBalancers
 from apiserver.controllers.namespaces import Namespaces
 from apiserver.controllers.nodes import NodeLifecycle
 from apiserver.controllers.scheduler import Scheduler
@@ -46,6 +48,8 @@ class ApiServer:
             Deployments(self.registry, self.recorder),
             Namespaces(self.registry, config.ca_cert.read_text()),
             GarbageCollector(self.registry),
+            Endpoints(self.registry),
+            LoadBalancers(self.registry, self.recorder),
         ]
         self._runner: web.AppRunner | None = None
         self._grpc: grpc.aio.Server | None = None

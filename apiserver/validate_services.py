@@ -9,6 +9,8 @@ Cluster IPs are read the way the Service strategy normalises them before validat
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from apiserver.validate_formats import (
     Cause, GoValue, as_dict, as_int, as_list, as_str, check_cidr, check_endpoint_ip, check_ip,
     check_port_num_or_name, dicts, dns1123_label, dns1123_subdomain, duplicate, each_invalid,
@@ -347,16 +349,38 @@ def _endpoint_port(port: dict, multiple: bool, path: str) -> list[Cause]:
     return causes
 
 
+# The endpoints controllers rewrite whole objects on every pod change, so the checks of an
+# address or node name (the same few thousand strings again and again) are remembered.
+
+@lru_cache(maxsize=8192)
+def _ip_causes(ip: str) -> tuple[Cause, ...]:
+    return tuple(check_ip("", ip))
+
+
+@lru_cache(maxsize=8192)
+def _endpoint_ip_causes(ip: str) -> tuple[Cause, ...]:
+    return tuple(check_endpoint_ip("", ip))
+
+
+@lru_cache(maxsize=1024)
+def _node_name_errors(node: str) -> tuple[str, ...]:
+    return tuple(name_is_dns_subdomain(node))
+
+
+def _at(path: str, causes: tuple[Cause, ...]) -> list[Cause]:
+    return [Cause(path, c.reason, c.message) for c in causes]
+
+
 def _endpoint_address(address: dict, path: str) -> list[Cause]:
     ip = as_str(address.get("ip"))
-    causes = check_ip(f"{path}.ip", ip)
+    causes = _at(f"{path}.ip", _ip_causes(ip))
     hostname = as_str(address.get("hostname"))
     if hostname:
         causes += each_invalid(f"{path}.hostname", hostname, dns1123_label(hostname))
     if address.get("nodeName") is not None:
         node = as_str(address["nodeName"])
-        causes += each_invalid(f"{path}.nodeName", node, name_is_dns_subdomain(node))
-    return causes + check_endpoint_ip(f"{path}.ip", ip)
+        causes += each_invalid(f"{path}.nodeName", node, _node_name_errors(node))
+    return causes + _at(f"{path}.ip", _endpoint_ip_causes(ip))
 
 
 def validate_endpoints(obj: dict) -> list[Cause]:
@@ -393,15 +417,20 @@ def _fqdn(path: str, name: str) -> list[Cause]:
     return []
 
 
-def _slice_address(kind: str, address: str, path: str) -> list[Cause]:
+@lru_cache(maxsize=8192)
+def _slice_address_causes(kind: str, address: str) -> tuple[Cause, ...]:
     if kind == "FQDN":
-        return _fqdn(path, address)
+        return tuple(_fqdn("", address))
     ip = parse_ip(address)
     if kind not in ("IPv4", "IPv6"):
-        return []
+        return ()
     causes = [] if ip is not None and f"IPv{ip.version}" == kind else [
-        invalid(path, address, f"must be a valid {kind} address")]
-    return causes + check_endpoint_ip(path, address)
+        invalid("", address, f"must be a valid {kind} address")]
+    return tuple(causes) + _endpoint_ip_causes(address)
+
+
+def _slice_address(kind: str, address: str, path: str) -> list[Cause]:
+    return _at(path, _slice_address_causes(kind, address))
 
 
 def validate_endpoint_slice(obj: dict) -> list[Cause]:
@@ -426,7 +455,7 @@ def validate_endpoint_slice(obj: dict) -> list[Cause]:
             causes += _slice_address(kind, address, f"{path}.addresses[{j}]")
         if endpoint.get("nodeName") is not None:
             node = as_str(endpoint["nodeName"])
-            causes += each_invalid(f"{path}.nodeName", node, name_is_dns_subdomain(node))
+            causes += each_invalid(f"{path}.nodeName", node, _node_name_errors(node))
         causes += validate_labels(endpoint.get("deprecatedTopology"), f"{path}.deprecatedTopology")
         if endpoint.get("hostname") is not None:
             host = as_str(endpoint["hostname"])
