@@ -1,5 +1,7 @@
 """Objects every cluster has from its first second: the system namespaces and the
-`kubernetes` Service (with its Endpoints) in `default`, pointing at this apiserver."""
+`kubernetes` Service (with its Endpoints and EndpointSlice) in `default`, pointing at
+this apiserver. The slice carries no managed-by label: like upstream's, it belongs to the
+apiserver, not to the EndpointSlice controller."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from apiserver.resources import require
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ENDPOINTS = require("", "v1", "endpoints")
+ENDPOINT_SLICES = require("discovery.k8s.io", "v1", "endpointslices")
 
 
 async def ensure(reg: registry.Registry) -> None:
@@ -26,6 +29,13 @@ async def ensure(reg: registry.Registry) -> None:
             "endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": net.apiserver_ip}],
                      "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}]}],
+    })
+    await _create(reg, ENDPOINT_SLICES, "default", {
+        "metadata": {"name": "kubernetes", "labels": {
+            "kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [net.apiserver_ip], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}],
     })
 
 

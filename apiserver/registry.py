@@ -5,6 +5,7 @@ object in the store has passed the same checks."""
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -111,8 +112,10 @@ class Registry:
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock())
-        if res.has_status:
+        if res.generation:
             meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         apply_defaults(res.kind, body)
         self._validate(res, body, None)
         self._on_create(res, body)
@@ -186,7 +189,7 @@ class Registry:
                 new["status"] = status
         else:
             if subresource != ALL and res.has_status and "status" in old:
-                new["status"] = old["status"]
+                new["status"] = copy.deepcopy(old["status"])  # defaults may edit it
             elif subresource != ALL and res.has_status:
                 new.pop("status", None)
             if res is SERVICES:
@@ -197,7 +200,7 @@ class Registry:
         if subresource != "status":
             if res is SERVICES:
                 self._allocate_service(new, old)
-            if res.has_status and _spec_of(new) != _spec_of(old):
+            if res.generation and _spec_of(new) != _spec_of(old):
                 new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         if old_meta.get("deletionTimestamp") and not new["metadata"].get("finalizers") and not (
                 res is NAMESPACES and (new.get("spec") or {}).get("finalizers")):

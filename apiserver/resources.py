@@ -23,8 +23,11 @@ class Resource:
     verbs: tuple[str, ...] = ALL_VERBS
     # Field paths (besides metadata.name / metadata.namespace) usable in fieldSelector.
     field_selectors: tuple[str, ...] = ()
-    # Whether spec changes bump metadata.generation (objects with a spec/status split).
+    # Whether the object has a status that only the status subresource writes.
     has_status: bool = True
+    # Whether it carries metadata.generation, bumped when anything but metadata/status
+    # changes (as the upstream strategies of these kinds do; Pods, Services, Nodes do not).
+    generation: bool = False
 
     @property
     def singular(self) -> str:
@@ -87,14 +90,18 @@ RESOURCES: tuple[Resource, ...] = (
                               "involvedObject.fieldPath", "reason", "reportingComponent",
                               "source", "type")),
     Resource(APPS, "v1", "Deployment", "deployments", True, ("deploy",), ("all",),
-             subresources=("status", "scale")),
+             subresources=("status", "scale"), generation=True),
     Resource(APPS, "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",),
-             subresources=("status", "scale"), field_selectors=("status.replicas",)),
-    Resource(DISCOVERY, "v1", "EndpointSlice", "endpointslices", True, has_status=False),
-    Resource(NETWORKING, "v1", "Ingress", "ingresses", True, ("ing",), subresources=("status",)),
-    Resource(NETWORKING, "v1", "IngressClass", "ingressclasses", False, has_status=False),
+             subresources=("status", "scale"), field_selectors=("status.replicas",),
+             generation=True),
+    Resource(DISCOVERY, "v1", "EndpointSlice", "endpointslices", True, has_status=False,
+             generation=True),
+    Resource(NETWORKING, "v1", "Ingress", "ingresses", True, ("ing",), subresources=("status",),
+             generation=True),
+    Resource(NETWORKING, "v1", "IngressClass", "ingressclasses", False, has_status=False,
+             generation=True),
     Resource(NETWORKING, "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",),
-             has_status=False),
+             has_status=False, generation=True),
     Resource(COORDINATION, "v1", "Lease", "leases", True, has_status=False),
 )
 
