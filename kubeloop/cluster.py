@@ -2,9 +2,12 @@
 
 ``prepare`` turns a request (name, data dir, nodes, ...) into a saved ``ClusterConfig``
 with its PKI and kubeconfig: it reuses ``DIR/cluster.json`` when present (same slot and
-addresses, so a restart loses nothing) or claims the lowest free slot. ``launch`` does
-that and starts a background supervisor under the registry lock, so concurrent starts
-never share addresses. ``kubeloop up`` and ``Cluster`` both go through ``launch``.
+addresses, so a restart loses nothing) or takes the best free slot, and claims that slot
+machine-wide (``registry.Slots``), so clusters of any home or user never share addresses.
+``launch`` does that under the home's registry lock and hands the claim to the background
+supervisor it starts, which holds it for the cluster's life. ``kubeloop up`` and
+``Cluster`` both go through ``launch``; ``kubeloop up --foreground`` calls ``prepare`` and
+runs the supervisor in its own process, which keeps the claim until it exits.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +54,23 @@ def failure_hint(config: ClusterConfig, process: str, message: str, log_tail: Se
     if "ready after" in message.lower() or "no answer" in message:
         return f"{process} is slow or stuck: read its log, or retry with a larger --timeout"
     return f"fix the error above and start the cluster again (kubeloop up --name {config.name})"
+
+
+def slot_taken(config: ClusterConfig, holder: registry.SlotOwner | None, home: Path,
+               lock: Path) -> str:
+    """Why a cluster cannot start again on its slot: another running cluster has it.
+
+    ``holder`` is the cluster that claimed it (None if its lock file does not say); one of
+    another KUBELOOP_HOME is named with its home, so the fix can be pasted as it is.
+    """
+    where = f"{config.name!r}'s addresses ({config.network.apiserver_ip})"
+    if holder is None:
+        return (f"another kubeloop cluster is running on {where}; stop it first "
+                f"(its supervisor holds {lock}: fuser -v {lock} shows it)")
+    env = "" if Path(holder.home) == home else f"KUBELOOP_HOME={holder.home} "
+    of_home = "" if not env else f" of {env.strip()}"
+    return (f"cluster {holder.name!r}{of_home} is running on {where}; "
+            f"stop it first: {env}kubeloop down --name {holder.name}")
 
 
 def format_failure(
@@ -95,7 +116,11 @@ class Request:
 
 
 def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
-    """Save the config, PKI and kubeconfig for a start; call it holding ``reg.locked()``."""
+    """Save the config, PKI and kubeconfig for a start; call it holding ``reg.locked()``.
+
+    Returns with the cluster's slot claimed in ``reg.slots``: pass that descriptor to the
+    supervisor, then release it (``launch``), or run the supervisor in this process.
+    """
     name, data_dir, nodes = request.name, request.data_dir, request.nodes
     if name is not None:
         registry.validate_name(name)  # before it names any file
@@ -118,14 +143,16 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             cni=request.cni or previous.cni,
             timing=request.timing or previous.timing,
         )
-        _check_addresses_free(config, running)
+        _claim_own_slot(reg, config, running)
     else:
-        stopped = {e.slot for e in others} - set(running)
-        slot = registry.choose_slot(running, stopped, _slot_bindable)
+        stopped = {e.slot: 0.0 for e in others if e.slot not in running}
+        remembered = stopped | reg.slots.remembered()
+        slot = registry.choose_slot(running, remembered, lambda s: _take(reg.slots, s))
         if slot is None:
             raise ConfigError(
-                f"all {MAX_CLUSTERS} cluster slots are busy; "
-                "stop one with: kubeloop down --name NAME (see kubeloop list)"
+                f"all {MAX_CLUSTERS} cluster slots are busy (clusters of every "
+                "KUBELOOP_HOME and user on this machine count); stop one with: "
+                "kubeloop down --name NAME (see kubeloop list)"
             )
         config = ClusterConfig(
             name=name,
@@ -136,10 +163,16 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             network=Network.for_slot(slot),
             timing=request.timing or Timing(),
         )
-    config.validate()
-    config.save()
-    pki.ensure_pki(config)
-    kubeconfig.write(config)
+    try:
+        config.validate()
+        reg.slots.record(config.slot, registry.SlotOwner(
+            config.name, str(reg.home), config.data_dir, time.time()))
+        config.save()
+        pki.ensure_pki(config)
+        kubeconfig.write(config)
+    except BaseException:
+        reg.slots.release(config.slot)
+        raise
     return config
 
 
@@ -149,7 +182,11 @@ def launch(
     """``prepare`` and spawn a background supervisor; the caller waits on the Launch."""
     with reg.locked():
         config = prepare(reg, request)
-        started = supervisor.spawn(config, timeout, exit_with)
+        try:
+            slot_fd = reg.slots.held[config.slot]
+            started = supervisor.spawn(config, timeout, slot_fd, exit_with)
+        finally:
+            reg.slots.release(config.slot)  # the supervisor has its own copy now
         reg.save(registry.Entry(config.name, config.data_dir, config.slot, started.proc.pid))
     return config, started
 
@@ -167,25 +204,40 @@ def _refuse_if_running(
             )
 
 
-def _check_addresses_free(config: ClusterConfig, running: dict[int, str]) -> None:
-    net = config.network
-    if config.slot in running:
+def _claim_own_slot(
+    reg: registry.Registry, config: ClusterConfig, running: dict[int, str]
+) -> None:
+    """Claim the slot a restarted cluster had, or say who holds it and how to free it."""
+    net, lock = config.network, reg.slots.path(config.slot)
+    if config.slot in running:  # this home's, even one started before slots were claimed
+        here = registry.SlotOwner(running[config.slot], str(reg.home), "", 0.0)
+        raise ConfigError(slot_taken(config, here, reg.home, lock))
+    if not reg.slots.claim(config.slot):
+        raise ConfigError(slot_taken(config, reg.slots.owner(config.slot), reg.home, lock))
+    port = _busy_port(net)
+    if port is not None:
+        reg.slots.release(config.slot)
         raise ConfigError(
-            f"cluster {running[config.slot]!r} is running on {config.name!r}'s addresses "
-            f"({net.apiserver_ip}); stop it first: kubeloop down --name {running[config.slot]}"
+            f"{net.apiserver_ip}:{port} is in use by another process; "
+            f"find it with: ss -ltnp | grep {net.apiserver_ip}"
         )
-    for port in (net.api_port, net.grpc_port):
-        if not registry.address_bindable(net.apiserver_ip, port):
-            raise ConfigError(
-                f"{net.apiserver_ip}:{port} is in use by another process; "
-                f"find it with: ss -ltnp | grep {net.apiserver_ip}"
-            )
 
 
-def _slot_bindable(slot: int) -> bool:
-    net = Network.for_slot(slot)
+def _take(slots: registry.Slots, slot: int) -> bool:
+    """Claim ``slot`` if no cluster holds it and nothing else listens on its apiserver
+    address (a process that is not kubeloop, or a cluster of an older kubeloop)."""
+    if not slots.claim(slot):
+        return False
+    if _busy_port(Network.for_slot(slot)) is None:
+        return True
+    slots.release(slot)
+    return False
+
+
+def _busy_port(net: Network) -> int | None:
+    """The first apiserver port some process already listens on, if any."""
     ports = (net.api_port, net.grpc_port)
-    return all(registry.address_bindable(net.apiserver_ip, p) for p in ports)
+    return next((p for p in ports if not registry.address_bindable(net.apiserver_ip, p)), None)
 
 
 # --- the Python API ------------------------------------------------------------------------

@@ -1,10 +1,17 @@
-"""Which clusters exist, where their data lives and whether they run.
+"""Which clusters exist, where their data lives and whether they run; who holds which slot.
 
 One JSON file per cluster, ``$KUBELOOP_HOME/clusters/<name>.json`` ->
 ``{name, data_dir, slot, pid}``; ``pid`` is the cluster's supervisor. An entry whose pid is
 gone (or now belongs to an unrelated process) is a stopped cluster, never an error, so a
-crash or reboot leaves nothing to clean up by hand. Claiming a slot happens under an
-exclusive lock on the clusters folder so two ``kubeloop up`` never pick the same addresses.
+crash or reboot leaves nothing to clean up by hand. Starts in one home take turns under an
+exclusive lock on its clusters folder.
+
+Addresses belong to the machine, not to a home, so slots are claimed machine-wide
+(``Slots``): one lock file per slot in ``/tmp/kubeloop-slots``, exclusively flocked by the
+launcher while it chooses and then by the cluster's supervisor for as long as it lives. The
+kernel drops the lock when the last holder exits, however it exits, so nothing is left to
+clean up. Each file also records the cluster that claimed it last (``SlotOwner``): it
+names the holder in errors, and lets new clusters leave stopped clusters' slots alone.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +31,8 @@ from kubeloop.config import MAX_CLUSTERS, ConfigError
 
 DEFAULT_HOME = "~/.kubeloop"
 DEFAULT_NAME = "kubeloop"
+# Machine-wide, whatever $TMPDIR or $KUBELOOP_HOME say: so are the addresses it guards.
+SLOTS_DIR = Path("/tmp/kubeloop-slots")
 # Node names are "<cluster>-node-<n>" and must stay valid DNS labels (63 characters).
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
 
@@ -49,25 +59,29 @@ def validate_name(name: str) -> None:
 
 
 def choose_slot(
-    running: Collection[int], stopped: Collection[int], bindable: Callable[[int], bool]
+    running: Collection[int], remembered: Mapping[int, float], take: Callable[[int], bool]
 ) -> int | None:
-    """The lowest slot a new cluster can take, or None when all are busy.
+    """The slot a new cluster gets, or None when all are busy.
 
-    Slots of running clusters are never taken; slots remembered by stopped clusters only
-    when nothing else is left, so restarting those usually finds its addresses free.
-    ``bindable`` is asked last, and only about candidates, because it touches sockets.
+    Slots of this home's running clusters are never tried. Slots that stopped clusters
+    would start on again (``remembered``: slot -> when they claimed it) come last, the one
+    claimed longest ago first, so a cluster just stopped finds its addresses free when it
+    starts again even while other clusters come and go. ``take`` claims a slot if no
+    cluster holds it and its addresses are free; it is asked in that order, until one
+    succeeds, and is the only part that touches locks and sockets.
     """
     free = [s for s in range(MAX_CLUSTERS) if s not in running]
-    preferred = [s for s in free if s not in stopped] + [s for s in free if s in stopped]
-    return next((s for s in preferred if bindable(s)), None)
+    order = sorted(free, key=lambda s: (s in remembered, remembered.get(s, 0.0), s))
+    return next((s for s in order if take(s)), None)
 
 
 class Registry:
-    """The clusters folder under a kubeloop home."""
+    """The clusters folder under a kubeloop home, and the machine-wide slot claims."""
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.folder = home / "clusters"
+    def __init__(self, home: Path, slots_dir: Path = SLOTS_DIR) -> None:
+        self.home = home.absolute()  # recorded in slot files, read from anywhere
+        self.folder = self.home / "clusters"
+        self.slots = Slots(slots_dir)
 
     def default_data_dir(self, name: str) -> Path:
         return self.home / name
@@ -118,6 +132,139 @@ class Registry:
             raise ConfigError(f"{path} is damaged ({e}); delete it and run kubeloop up") from e
 
 
+@dataclass(frozen=True)
+class SlotOwner:
+    """What a slot's lock file records: the cluster that claimed the slot last."""
+
+    name: str
+    home: str  # its KUBELOOP_HOME, so an error can say how to reach it
+    data_dir: str
+    claimed_at: float  # seconds since the epoch
+
+
+class Slots:
+    """Machine-wide slot claims: ``<folder>/<slot>.lock``, one exclusive flock each.
+
+    The lock, not the file, is the claim: files stay (never deleted, so every claimer
+    locks the same inode), and the folder is sticky and world-writable (1777, like /tmp)
+    with files every user can read and write (666), so clusters of different users
+    exclude each other too. ``held`` maps the slots this process claimed to their locked
+    descriptors; a descriptor handed to a child keeps the claim alive in the child.
+    """
+
+    def __init__(self, folder: Path = SLOTS_DIR) -> None:
+        self.folder = folder
+        self.held: dict[int, int] = {}
+
+    def path(self, slot: int) -> Path:
+        return self.folder / f"{slot}.lock"
+
+    def claim(self, slot: int) -> bool:
+        """Lock ``slot`` without waiting; False if anyone holds it (this process too)."""
+        fd = self._open(slot)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.held[slot] = fd
+        return True
+
+    def record(self, slot: int, owner: SlotOwner) -> None:
+        """Write ``owner`` into the lock file of a slot this process holds."""
+        fd = self.held[slot]
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(asdict(owner)) + "\n").encode(), 0)
+
+    def release(self, slot: int) -> None:
+        """Close this process's descriptor; the claim ends once no other process has it."""
+        fd = self.held.pop(slot, None)
+        if fd is not None:
+            os.close(fd)
+
+    def owner(self, slot: int) -> SlotOwner | None:
+        """The last claimer of ``slot``, if its file says; only a hint, so never an error."""
+        try:
+            fd = os.open(self.path(slot), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None  # never claimed, or not a file kubeloop made
+        try:
+            raw = json.loads(os.read(fd, 64 * 1024))
+            return SlotOwner(
+                name=str(raw["name"]),
+                home=str(raw["home"]),
+                data_dir=str(raw["data_dir"]),
+                claimed_at=float(raw["claimed_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # being rewritten right now, or damaged
+        finally:
+            os.close(fd)
+
+    def remembered(self) -> dict[int, float]:
+        """Slots whose last claimer's data dir still holds it -> when it claimed it."""
+        owners = ((slot, self.owner(slot)) for slot in range(MAX_CLUSTERS))
+        return {
+            slot: owner.claimed_at
+            for slot, owner in owners
+            if owner is not None and keeps_slot(owner.data_dir, slot)
+        }
+
+    def _open(self, slot: int) -> int:
+        path = self.path(slot)
+        try:
+            self._make_folder()
+            fd = _open_or_create(path)
+        except OSError as e:
+            raise self._unusable(path, e.strerror or str(e)) from e
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise self._unusable(path, "not a regular file")
+        return fd
+
+    def _make_folder(self) -> None:
+        try:
+            os.mkdir(self.folder, 0o1777)
+            os.chmod(self.folder, 0o1777)  # mkdir applies the umask
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(self.folder).st_mode):  # a symlink does not count
+                raise self._unusable(self.folder, "not a folder") from None
+
+    def _unusable(self, path: Path, why: str) -> ConfigError:
+        return ConfigError(
+            f"cannot use the slot lock {path}: {why}; kubeloop needs {self.folder} to be a "
+            "folder (mode 1777) of regular files every user can read and write (mode 666): "
+            "fix or delete it"
+        )
+
+
+def _open_or_create(path: Path) -> int:
+    # No symlink or FIFO planted in the shared folder may redirect or block us.
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK
+    while True:
+        try:
+            return os.open(path, flags)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue  # another claimer created it meanwhile: open theirs
+        os.fchmod(fd, 0o666)  # past the umask: other users lock it too
+        return fd
+
+
+def keeps_slot(data_dir: str, slot: int) -> bool:
+    """Whether ``data_dir`` holds a cluster that would start on ``slot`` again."""
+    try:
+        raw = json.loads((Path(data_dir) / "cluster.json").read_text())
+    except PermissionError:
+        return True  # another user's cluster: it is there, we just may not read it
+    except (OSError, ValueError):
+        return False  # gone (purged, a deleted temp dir) or damaged
+    return isinstance(raw, dict) and raw.get("slot") == slot
+
+
 def is_running(entry: Entry) -> bool:
     return is_kubeloop_process(entry.pid)
 
@@ -128,11 +275,11 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+            line = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return False
     # The state letter follows the parenthesised command name, which may contain spaces.
-    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+    return line[line.rindex(b")") + 2 : line.rindex(b")") + 3] not in (b"Z", b"X")
 
 
 def is_kubeloop_process(pid: int) -> bool:

@@ -4,11 +4,14 @@
 apiserver, then every node agent at once (they retry until the apiserver answers), waits
 until ``/readyz`` answers and every node is Ready, and writes one line to the inherited
 ``--ready-fd`` pipe: ``ready`` or ``error: <process>: <message>``. Children get
-PR_SET_PDEATHSIG so they never outlive it. It records itself in ``DIR/supervisor.json``
-(pid, children, exit codes) for ``kubeloop status``/``down``; on SIGTERM/SIGINT (or when
-the ``--exit-with`` process dies) it stops the children (SIGTERM, SIGKILL after 5 s),
-removes the file and exits 0. A child that dies is logged with its exit code, not
-restarted: it stays dead until asked to start (the NotReady drill depends on that).
+PR_SET_PDEATHSIG so they never outlive it. It inherits the cluster's locked slot file
+(``--slot-fd``, see ``registry.Slots``) and keeps it open until it exits: the kernel then
+drops the claim, so the slot is busy exactly as long as the cluster lives, crash or not.
+It records itself in ``DIR/supervisor.json`` (pid, children, exit codes) for ``kubeloop
+status``/``down``; on SIGTERM/SIGINT (or when the ``--exit-with`` process dies) it stops
+the children (SIGTERM, SIGKILL after 5 s), removes the file and exits 0. A child that dies
+is logged with its exit code, not restarted: it stays dead until asked to start (the
+NotReady drill depends on that).
 
 Once ready it also listens on ``DIR/supervisor.sock`` (a unix socket, mode 0600) for one
 request per connection, a line ``start|stop|kill NAME`` answered by one line ``ok: ...`` or
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import datetime
+import fcntl
 import functools
 import json
 import logging
@@ -521,15 +525,21 @@ class Launch:
             raise StartError(verdict.process, verdict.error)
 
 
-def spawn(config: ClusterConfig, timeout: float, exit_with: int | None = None) -> Launch:
-    """Start a detached supervisor for the cluster whose files are in ``config.root``."""
+def spawn(
+    config: ClusterConfig, timeout: float, slot_fd: int, exit_with: int | None = None
+) -> Launch:
+    """Start a detached supervisor for the cluster whose files are in ``config.root``.
+
+    ``slot_fd`` is the locked slot file (``registry.Slots.held``); the supervisor gets its
+    own copy and holds the claim from then on, whatever the caller does with its copy.
+    """
     config.logs.mkdir(parents=True, exist_ok=True)
     logfile = config.logs / "supervisor.log"
     rotate(logfile)
     ready_r, ready_w = os.pipe()
     argv = [
         sys.executable, "-m", "kubeloop.supervisor", "--data-dir", config.data_dir,
-        "--ready-fd", str(ready_w), "--timeout", str(timeout),
+        "--ready-fd", str(ready_w), "--slot-fd", str(slot_fd), "--timeout", str(timeout),
     ]  # fmt: skip
     if exit_with is not None:
         argv += ["--exit-with", str(exit_with)]
@@ -540,7 +550,7 @@ def spawn(config: ClusterConfig, timeout: float, exit_with: int | None = None) -
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                pass_fds=(ready_w,),
+                pass_fds=(ready_w, slot_fd),
                 start_new_session=True,
                 cwd=config.root,
                 env=_child_env(os.environ),
@@ -619,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeloop.supervisor")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--ready-fd", type=int, required=True)
+    parser.add_argument("--slot-fd", type=int, required=True,
+                        help="the locked slot file, kept open (so claimed) until exit")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--exit-with", type=int, help="stop when this pid exits")
     args = parser.parse_args(argv)
@@ -631,6 +643,14 @@ def main(argv: list[str] | None = None) -> int:
         ready.write(line + "\n")
         ready.close()
 
+    try:
+        # Ours already (the launcher's claim, inherited); fails if another process has it.
+        fcntl.flock(args.slot_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        report(format_report(Verdict(True, control.SUPERVISOR,
+                                     f"--slot-fd {args.slot_fd} holds no slot claim: {e}")))
+        return 1
+    os.set_inheritable(args.slot_fd, False)  # no child may keep the slot after we exit
     try:
         config = ClusterConfig.load(args.data_dir)
     except ConfigError as e:

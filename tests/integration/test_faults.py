@@ -26,7 +26,9 @@ from tests.integration.conftest import Kubectl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-TIMING = Timing(heartbeat_interval=0.5, node_grace_period=2.0, pod_eviction_timeout=1.0)
+# The grace period leaves a quick stop + start (about 1 s, more on a loaded machine) room
+# to finish before the node would turn NotReady.
+TIMING = Timing(heartbeat_interval=0.5, node_grace_period=4.0, pod_eviction_timeout=1.0)
 _names = itertools.count()
 
 

@@ -1,7 +1,8 @@
 """The launcher end to end: ``kubeloop up/status/kubeconfig/down`` and ``Cluster`` with the
 real apiserver and node agents on loopback, checked with kubectl and by the processes and
 listeners they leave behind (none). Every test has its own KUBELOOP_HOME and stops every
-cluster in it, even when it fails.
+cluster in it, even when it fails. Slots are claimed machine-wide (``/tmp/kubeloop-slots``),
+so this file can run twice at once, or beside other suites and a user's clusters.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def kubeloop(env: dict[str, str], tmp_path: Path) -> Iterator[Run]:
         return result
 
     yield run
-    run("down", "--all", check=False)
+    # Purged: a data dir left behind would keep its slot remembered (avoided by new clusters).
+    run("down", "--all", "--purge", check=False)
 
 
 KEEP_ME = """
@@ -93,6 +95,15 @@ def assert_all_gone(pids: dict[str, int], config: ClusterConfig) -> None:
     assert not (config.root / "supervisor.json").exists()
 
 
+def slot_claimed(slot: int) -> bool:
+    """Whether a cluster (of any home) holds the slot's machine-wide claim."""
+    slots = registry.Slots()
+    if not slots.claim(slot):
+        return True
+    slots.release(slot)
+    return False
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -123,13 +134,18 @@ def test_up_status_kubeconfig_down(kubeloop: Run, home: Path) -> None:
     nodes = sorted(kubectl(path, "get", "nodes", "-o", "name").split())
     assert nodes == ["node/three-node-1", "node/three-node-2", "node/three-node-3"]
     assert re.search(r"^three  running  \d+ ", kubeloop("list").stdout, re.M)
+    config = ClusterConfig.load(data_dir)
+    assert slot_claimed(config.slot)
+    owner = registry.Slots().owner(config.slot)
+    assert owner is not None and (owner.name, owner.home) == ("three", str(home))
 
     pids = processes(data_dir)
     down = kubeloop("down", "--name", "three")
     assert down.stdout.strip() == (
         'Stopped cluster "three": supervisor, apiserver, node-1, node-2, node-3'
     )
-    assert_all_gone(pids, ClusterConfig.load(data_dir))
+    assert_all_gone(pids, config)
+    assert not slot_claimed(config.slot), "the supervisor's exit ends the claim"
     assert kubeloop("down", "--name", "three").stdout.strip() == 'Cluster "three" is not running'
     assert kubeloop("status", "--name", "three", check=False).returncode == 1
 
@@ -188,6 +204,7 @@ def test_foreground_stops_cleanly_on_ctrl_c(env: dict[str, str], home: Path, kub
         assert lines[-1] == "Press Ctrl-C to stop.\n", lines
         pids = processes(home / "fg")
         assert pids["supervisor"] == proc.pid
+        assert slot_claimed(ClusterConfig.load(home / "fg").slot), "held by kubeloop up itself"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
         assert proc.stdout.read().splitlines()[-1] == 'Cluster "fg" stopped'
@@ -202,6 +219,7 @@ def test_children_die_with_a_killed_supervisor(kubeloop: Run, home: Path) -> Non
     pids = processes(home / "orphan")
     os.kill(pids["supervisor"], signal.SIGKILL)
     wait_for(lambda: not any(registry.pid_alive(p) for p in pids.values()))
+    assert not slot_claimed(ClusterConfig.load(home / "orphan").slot), "the kernel let go"
     assert "is not running" in kubeloop("status", "--name", "orphan", check=False).stdout
     kubeloop("down", "--name", "orphan")  # clears the stale supervisor.json
     assert_all_gone(pids, ClusterConfig.load(home / "orphan"))
@@ -233,6 +251,54 @@ def test_busy_address_is_reported_before_starting(kubeloop: Run, home: Path) -> 
         f"kubeloop: {config.network.apiserver_ip}:{config.network.api_port} is in use by "
         f"another process; find it with: ss -ltnp | grep {config.network.apiserver_ip}"
     )
+
+
+def test_restart_refused_while_another_home_holds_the_slot(kubeloop: Run, home: Path) -> None:
+    kubeloop("up", "--name", "mine")
+    kubeloop("down", "--name", "mine")
+    config = ClusterConfig.load(home / "mine")
+    theirs = registry.Slots()  # as the supervisor of a cluster of another home holds it
+    assert theirs.claim(config.slot)
+    try:
+        theirs.record(config.slot, registry.SlotOwner(
+            "theirs", "/srv/other-home", "/srv/other-home/theirs", time.time()))
+        refused = kubeloop("up", "--name", "mine", check=False)
+    finally:
+        theirs.release(config.slot)
+    assert (refused.returncode, refused.stderr) == (1, (
+        "kubeloop: cluster 'theirs' of KUBELOOP_HOME=/srv/other-home is running on 'mine''s "
+        f"addresses ({config.network.apiserver_ip}); stop it first: "
+        "KUBELOOP_HOME=/srv/other-home kubeloop down --name theirs\n"))
+    assert "mine  stopped" in kubeloop("list").stdout
+    assert ClusterConfig.load(home / "mine") == config
+
+
+def test_homes_starting_at_once_get_distinct_slots(env: dict[str, str], tmp_path: Path) -> None:
+    """Two test suites, or a suite and a user's cluster: each home has its own registry
+    lock, so only the machine-wide slot claims keep them apart."""
+    homes = [tmp_path / f"home-{i}" for i in range(3)]
+    envs = [{**env, "KUBELOOP_HOME": str(h)} for h in homes]
+    command = [sys.executable, "-m", "kubeloop", "up", "--name", "same"]
+    try:
+        ups = [subprocess.Popen(command, env=e, cwd=tmp_path, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for e in envs]  # fmt: skip
+        outputs = [up.communicate(timeout=60)[0] for up in ups]
+        assert [up.returncode for up in ups] == [0, 0, 0], outputs
+        configs = [ClusterConfig.load(h / "same") for h in homes]
+        assert len({c.slot for c in configs}) == 3, [c.slot for c in configs]
+        for config in configs:
+            assert kubectl(config.kubeconfig, "get", "nodes", "-o", "name").split() == [
+                "node/same-node-1"]
+            assert slot_claimed(config.slot)
+        pids = {f"{i}-{name}": pid for i, h in enumerate(homes)
+                for name, pid in processes(h / "same").items()}  # fmt: skip
+    finally:
+        for e in envs:
+            subprocess.run([sys.executable, "-m", "kubeloop", "down", "--all", "--purge"],
+                           env=e, capture_output=True, timeout=60)  # fmt: skip
+    for config in configs:
+        assert_all_gone(pids, config)
 
 
 def test_cluster_context_manager(home: Path) -> None:

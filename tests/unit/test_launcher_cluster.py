@@ -1,4 +1,4 @@
-"""Bringing a cluster up: failure messages and ``prepare`` (config, slot, reuse)."""
+"""Bringing a cluster up: failure messages and ``prepare`` (config, slot claims, reuse)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from kubeloop import cluster, registry
 from kubeloop.cluster import Request
-from kubeloop.config import ClusterConfig, ConfigError, Timing
+from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Network, Timing
 
 CONFIG = ClusterConfig(name="demo", data_dir="/d")
 
@@ -68,12 +68,57 @@ def test_log_tail(tmp_path: Path, lines: int, expected: list[str]) -> None:
     assert cluster.log_tail(tmp_path / "missing.log") == []
 
 
-# --- prepare: real files and sockets, still milliseconds -----------------------------------
+HOME = Path("/home/me/.kubeloop")
+LOCK = Path("/tmp/kubeloop-slots/3.lock")
+
+
+@pytest.mark.parametrize(
+    ("holder", "expected"),
+    [
+        (registry.SlotOwner("b", str(HOME), "/d/b", 1.0),
+         "cluster 'b' is running on 'demo''s addresses (127.10.3.254); "
+         "stop it first: kubeloop down --name b"),
+        (registry.SlotOwner("t1-1", "/tmp/pytest-7/home", "/d/t", 1.0),
+         "cluster 't1-1' of KUBELOOP_HOME=/tmp/pytest-7/home is running on 'demo''s addresses "
+         "(127.10.3.254); stop it first: KUBELOOP_HOME=/tmp/pytest-7/home kubeloop down "
+         "--name t1-1"),
+        (None,
+         "another kubeloop cluster is running on 'demo''s addresses (127.10.3.254); stop it "
+         "first (its supervisor holds /tmp/kubeloop-slots/3.lock: "
+         "fuser -v /tmp/kubeloop-slots/3.lock shows it)"),
+    ],
+    ids=["same-home", "other-home", "unrecorded"],
+)  # fmt: skip
+def test_slot_taken(holder: registry.SlotOwner | None, expected: str) -> None:
+    config = ClusterConfig(name="demo", data_dir="/d", slot=3, network=Network.for_slot(3))
+    assert cluster.slot_taken(config, holder, HOME, LOCK) == expected
+
+
+# --- prepare: real files, sockets and locks (in a slots folder of the test's own) ----------
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> registry.Registry:
-    return registry.Registry(tmp_path / "home")
+def reg(tmp_path: Path) -> Iterator[registry.Registry]:
+    reg = registry.Registry(tmp_path / "home", tmp_path / "slots")
+    yield reg
+    for slot in list(reg.slots.held):
+        reg.slots.release(slot)
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Iterator[registry.Slots]:
+    """The same slots folder as another home's launcher or supervisor sees it."""
+    slots = registry.Slots(tmp_path / "slots")
+    yield slots
+    for slot in list(slots.held):
+        slots.release(slot)
+
+
+def started(reg: registry.Registry, request: Request) -> ClusterConfig:
+    """``prepare``, then let go of the claim as ``launch`` does once a supervisor has it."""
+    config = cluster.prepare(reg, request)
+    reg.slots.release(config.slot)
+    return config
 
 
 @pytest.fixture
@@ -95,19 +140,19 @@ def test_new_cluster_takes_defaults(reg: registry.Registry) -> None:
 
 
 def test_restart_keeps_slot_and_pki_and_takes_new_flags(reg: registry.Registry) -> None:
-    first = cluster.prepare(reg, Request(name="a", nodes=2))
+    first = started(reg, Request(name="a", nodes=2))
     reg.save(registry.Entry("a", first.data_dir, first.slot))
     ca = first.ca_cert.read_bytes()
-    again = cluster.prepare(reg, Request(name="a"))
+    again = started(reg, Request(name="a"))
     assert (again.slot, again.nodes, again.network) == (first.slot, 2, first.network)
-    bigger = cluster.prepare(reg, Request(name="a", nodes=5, cni="flannel"))
+    bigger = started(reg, Request(name="a", nodes=5, cni="flannel"))
     assert (bigger.nodes, bigger.cni) == (5, "flannel")
     assert bigger.ca_cert.read_bytes() == ca
 
 
 def test_data_dir_names_the_cluster(reg: registry.Registry, tmp_path: Path) -> None:
-    first = cluster.prepare(reg, Request(name="mine", data_dir=tmp_path / "dd"))
-    assert cluster.prepare(reg, Request(data_dir=tmp_path / "dd")).name == "mine" == first.name
+    first = started(reg, Request(name="mine", data_dir=tmp_path / "dd"))
+    assert started(reg, Request(data_dir=tmp_path / "dd")).name == "mine" == first.name
     with pytest.raises(ConfigError, match="holds cluster 'mine', not 'other'"):
         cluster.prepare(reg, Request(name="other", data_dir=tmp_path / "dd"))
 
@@ -115,9 +160,9 @@ def test_data_dir_names_the_cluster(reg: registry.Registry, tmp_path: Path) -> N
 def test_a_running_clusters_slot_is_not_taken(
     reg: registry.Registry, kubeloop_process: int
 ) -> None:
-    a = cluster.prepare(reg, Request(name="a"))
+    a = started(reg, Request(name="a"))
     reg.save(registry.Entry("a", a.data_dir, a.slot, kubeloop_process))
-    b = cluster.prepare(reg, Request(name="b"))
+    b = started(reg, Request(name="b"))
     assert b.slot != a.slot
     assert b.network.apiserver_ip != a.network.apiserver_ip
 
@@ -125,7 +170,7 @@ def test_a_running_clusters_slot_is_not_taken(
 def test_a_running_cluster_is_not_started_twice(
     reg: registry.Registry, kubeloop_process: int
 ) -> None:
-    a = cluster.prepare(reg, Request(name="a"))
+    a = started(reg, Request(name="a"))
     reg.save(registry.Entry("a", a.data_dir, a.slot, kubeloop_process))
     with pytest.raises(cluster.AlreadyRunning) as e:
         cluster.prepare(reg, Request(name="a"))
@@ -138,11 +183,73 @@ def test_a_running_cluster_is_not_started_twice(
 def test_restart_refused_when_another_cluster_took_the_slot(
     reg: registry.Registry, kubeloop_process: int
 ) -> None:
-    a = cluster.prepare(reg, Request(name="a"))
+    a = started(reg, Request(name="a"))
     reg.save(registry.Entry("a", a.data_dir, a.slot))
     reg.save(registry.Entry("b", str(reg.home / "b"), a.slot, kubeloop_process))
     with pytest.raises(ConfigError, match="cluster 'b' is running on 'a''s addresses"):
         cluster.prepare(reg, Request(name="a"))
+    assert reg.slots.held == {}
+
+
+def test_the_new_clusters_slot_stays_claimed(
+    reg: registry.Registry, elsewhere: registry.Slots
+) -> None:
+    a = cluster.prepare(reg, Request(name="a"))
+    assert list(reg.slots.held) == [a.slot]
+    assert not elsewhere.claim(a.slot)
+    owner = elsewhere.owner(a.slot)
+    assert owner is not None
+    assert (owner.name, owner.home, owner.data_dir) == ("a", str(reg.home), a.data_dir)
+
+
+def test_a_slot_claimed_from_another_home_is_not_taken(
+    reg: registry.Registry, elsewhere: registry.Slots
+) -> None:
+    last = MAX_CLUSTERS - 1
+    for slot in range(last):
+        assert elsewhere.claim(slot)
+    assert cluster.prepare(reg, Request(name="a")).slot == last
+    with pytest.raises(ConfigError, match=f"all {MAX_CLUSTERS} cluster slots are busy"):
+        cluster.prepare(reg, Request(name="b"))
+    assert list(reg.slots.held) == [last], "the failed start claimed nothing"
+
+
+def test_restart_refused_while_another_home_holds_the_slot(
+    reg: registry.Registry, elsewhere: registry.Slots
+) -> None:
+    a = started(reg, Request(name="a"))
+    assert elsewhere.claim(a.slot)
+    elsewhere.record(a.slot, registry.SlotOwner("b", "/other/home", "/other/home/b", 2.0))
+    with pytest.raises(ConfigError) as e:
+        cluster.prepare(reg, Request(name="a"))
+    assert str(e.value) == (
+        f"cluster 'b' of KUBELOOP_HOME=/other/home is running on 'a''s addresses "
+        f"({a.network.apiserver_ip}); stop it first: KUBELOOP_HOME=/other/home kubeloop "
+        "down --name b"
+    )
+    elsewhere.release(a.slot)
+    assert started(reg, Request(name="a")).slot == a.slot
+
+
+def test_a_new_cluster_leaves_a_stopped_clusters_slot_alone(
+    reg: registry.Registry, elsewhere: registry.Slots, tmp_path: Path
+) -> None:
+    """Even one of another home: its slot is remembered in the slot's lock file."""
+    other = registry.Registry(tmp_path / "other-home", tmp_path / "slots")
+    stopped = started(other, Request(name="b"))
+    assert stopped.slot in reg.slots.remembered()
+    assert started(reg, Request(name="a")).slot != stopped.slot
+    (Path(stopped.data_dir) / "cluster.json").unlink()  # purged: the slot is anybody's
+    assert stopped.slot not in reg.slots.remembered()
+
+
+def test_a_failed_prepare_releases_its_claim(
+    reg: registry.Registry, elsewhere: registry.Slots
+) -> None:
+    with pytest.raises(ConfigError, match="1 to 250 nodes"):
+        cluster.prepare(reg, Request(name="a", nodes=0))
+    assert reg.slots.held == {}
+    assert all(elsewhere.claim(slot) for slot in range(MAX_CLUSTERS))
 
 
 @pytest.mark.parametrize(

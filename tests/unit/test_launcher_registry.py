@@ -1,4 +1,5 @@
-"""Registry: slot choice, cluster names, the home folder and entries on disk."""
+"""Registry: slot choice, cluster names, the home folder and entries on disk (slot
+claims themselves are in test_launcher_slots.py)."""
 
 from __future__ import annotations
 
@@ -13,45 +14,57 @@ from kubeloop.config import ConfigError
 
 
 @pytest.mark.parametrize(
-    ("running", "stopped", "unbindable", "expected"),
+    ("running", "remembered", "unavailable", "expected"),
     [
-        (set(), set(), set(), 0),
-        ({0}, set(), set(), 1),
-        ({0, 1, 3}, set(), set(), 2),
-        (set(), {0}, set(), 1),
-        ({1}, {0, 2}, set(), 3),
-        (set(range(11)), set(), set(), 11),
-        (set(range(10)), {10, 11}, set(), 10),
-        (set(), set(), {0, 1}, 2),
-        ({2}, {0}, {1, 3}, 4),
-        (set(range(12)), set(), set(), None),
-        (set(range(10)), set(), {10, 11}, None),
+        (set(), {}, set(), 0),
+        ({0}, {}, set(), 1),
+        ({0, 1, 3}, {}, set(), 2),
+        (set(), {0: 5.0}, set(), 1),
+        ({1}, {0: 5.0, 2: 1.0}, set(), 3),
+        (set(range(11)), {}, set(), 11),
+        (set(range(10)), {10: 1.0, 11: 2.0}, set(), 10),
+        (set(range(10)), {10: 9.0, 11: 2.0}, set(), 11),
+        (set(range(10)), {10: 0.0, 11: 2.0}, set(), 10),
+        (set(range(10)), {10: 2.0, 11: 2.0}, set(), 10),
+        (set(), {}, {0, 1}, 2),
+        ({2}, {0: 1.0}, {1, 3}, 4),
+        (set(range(10)), {11: 1.0}, {10}, 11),
+        (set(range(12)), {}, set(), None),
+        (set(range(10)), {}, {10, 11}, None),
     ],
     ids=[
         "empty-takes-0",
         "skips-running",
         "fills-a-gap",
         "avoids-a-stopped-clusters-slot",
-        "prefers-never-used",
+        "prefers-never-remembered",
         "last-slot",
-        "reuses-stopped-when-nothing-else",
-        "skips-unbindable",
-        "running-stopped-and-unbindable",
+        "remembered-when-nothing-else",
+        "remembered-claimed-longest-ago-first",
+        "unrecorded-stopped-counts-as-oldest",
+        "tie-lowest-first",
+        "skips-unavailable",
+        "running-remembered-and-unavailable",
+        "unavailable-then-remembered",
         "all-running",
-        "rest-unbindable",
+        "rest-unavailable",
     ],
 )
 def test_choose_slot(
-    running: Collection[int], stopped: Collection[int], unbindable: set[int], expected: int | None
-) -> None:
+    running: Collection[int], remembered: dict[int, float], unavailable: set[int],
+    expected: int | None,
+) -> None:  # fmt: skip
     asked: list[int] = []
 
-    def bindable(slot: int) -> bool:
+    def take(slot: int) -> bool:
         asked.append(slot)
-        return slot not in unbindable
+        return slot not in unavailable
 
-    assert registry.choose_slot(running, stopped, bindable) == expected
-    assert not set(asked) & set(running), "never probes a running cluster's slot"
+    assert registry.choose_slot(running, remembered, take) == expected
+    assert not set(asked) & set(running), "never tries a running cluster's slot"
+    if expected is not None:
+        assert asked[-1] == expected, "stops at the first slot it gets"
+    assert len(asked) == len(set(asked)), "tries each slot once"
 
 
 @pytest.mark.parametrize(
