@@ -24,6 +24,7 @@ from kubeloop.tasks import TaskGroup
 from node_agent import client, kubelet
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
+from node_agent.kube_proxy import KubeProxy
 from node_agent.objects import ObjectCache
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
@@ -50,6 +51,8 @@ class Agent:
         self.tasks = TaskGroup(self.name)
         self.statuses = StatusSync(self._send_status)
         self.objects = ObjectCache()  # ConfigMaps and Secrets, for env sources
+        # Services' data plane; the cluster DNS binds the kube-dns address itself.
+        self.proxy = KubeProxy(config, index, reserved={(config.network.dns_ip, 53)})
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
@@ -92,6 +95,7 @@ class Agent:
         log.info("registered as %s (%s, pods %s)", self.name, self.address, self.pod_cidr)
         heartbeat = asyncio.ensure_future(self._heartbeat(reply.cluster.heartbeat_interval))
         work = {heartbeat, asyncio.ensure_future(self._watch_pods()),
+                asyncio.ensure_future(self.proxy.watch(self._stub)),
                 *(asyncio.ensure_future(self._watch_objects(kind)) for kind in ObjectCache.KINDS)}
         stopping = asyncio.ensure_future(stop.wait())
         try:
@@ -245,6 +249,7 @@ class Agent:
                                                      name=meta["name"], uid=meta["uid"]))
 
     async def close(self) -> None:
+        await self.proxy.close()
         for uid in list(self.runtimes):
             await self._stop_pod(uid)
         await self.tasks.close()
