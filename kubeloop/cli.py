@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubeloop import control, probe, registry, supervisor
-from kubeloop.config import ClusterConfig, ConfigError
+from kubeloop.config import ClusterConfig, ConfigError, Dns
 
 if TYPE_CHECKING:
     from kubeloop import cluster
@@ -121,6 +121,22 @@ def status_report(
 # --- commands -----------------------------------------------------------------------------
 
 
+def _dns(args: argparse.Namespace) -> Dns | None:
+    """The --dns-upstream / --dns-host flags; None when neither is given (as before)."""
+    if args.dns_upstream is None and not args.dns_host:
+        return None
+    upstreams = None
+    if args.dns_upstream is not None:
+        upstreams = tuple(u for u in args.dns_upstream if u != "none")
+    hosts: dict[str, tuple[str, ...]] = {}
+    for entry in args.dns_host or ():
+        name, sep, ip = entry.partition("=")
+        if not sep or not name or not ip:
+            raise ConfigError(f"--dns-host {entry!r}: give NAME=IP, e.g. test.local=127.200.0.1")
+        hosts[name.lower().rstrip(".")] = (*hosts.get(name.lower().rstrip("."), ()), ip)
+    return Dns(upstreams, hosts)
+
+
 def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
     # Imported here: certificate and YAML code would slow every other command's start.
     from kubeloop import cluster
@@ -130,6 +146,7 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         nodes=args.nodes,
         cni=args.cni,
+        dns=_dns(args),
     )
     began = time.monotonic()
     if args.foreground:
@@ -338,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--foreground", action="store_true",
                     help="run in this terminal; Ctrl-C stops the cluster")
     up.add_argument("--cni", choices=["calico", "flannel"], help="network plugin to emulate")
+    up.add_argument("--dns-upstream", action="append", metavar="IP[:PORT]",
+                    help="where the cluster DNS forwards names outside the cluster "
+                    "(repeatable; default: the host's resolv.conf; 'none': nowhere)")
+    up.add_argument("--dns-host", action="append", metavar="NAME=IP",
+                    help="a static name the cluster DNS answers (repeatable), "
+                    "e.g. test.local=127.200.0.1")
     up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                     help=f"seconds to wait for readiness (default {DEFAULT_TIMEOUT:g})")
     up.set_defaults(run=cmd_up)

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kubeloop import control, kubeconfig, pki, registry, supervisor
-from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Network, Timing
+from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Dns, Network, Timing
 
 LOG_TAIL_LINES = 20
 
@@ -113,6 +113,7 @@ class Request:
     nodes: int | None = None
     cni: str | None = None
     timing: Timing | None = None
+    dns: Dns | None = None
 
 
 def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
@@ -142,6 +143,7 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             nodes=previous.nodes if nodes is None else nodes,
             cni=request.cni or previous.cni,
             timing=request.timing or previous.timing,
+            dns=request.dns or previous.dns,
         )
         _claim_own_slot(reg, config, running)
     else:
@@ -162,6 +164,7 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             cni=request.cni or "calico",
             network=Network.for_slot(slot),
             timing=request.timing or Timing(),
+            dns=request.dns or Dns(),
         )
     try:
         config.validate()
@@ -261,6 +264,7 @@ class Cluster:
         timing: Timing | None = None,
         start_timeout: float = 30,
         home: Path | None = None,
+        dns: Dns | None = None,
     ) -> None:
         self.nodes = nodes
         self.temporary = name is None
@@ -268,6 +272,7 @@ class Cluster:
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self.cni = cni
         self.timing = timing
+        self.dns = dns
         self.start_timeout = start_timeout
         self.registry = registry.Registry(home or registry.home_from_env(os.environ))
         self._launch: supervisor.Launch | None = None
@@ -279,7 +284,7 @@ class Cluster:
         if self.temporary and self._data_dir is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix=f"kubeloop-{self.name}-"))
         data_dir = self._data_dir or self._temp_dir
-        request = Request(self.name, data_dir, self.nodes, self.cni, self.timing)
+        request = Request(self.name, data_dir, self.nodes, self.cni, self.timing, self.dns)
         try:
             self._config, self._launch = launch(
                 self.registry, request, self.start_timeout, exit_with=os.getpid()

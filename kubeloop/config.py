@@ -109,6 +109,41 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Dns:
+    """What the cluster DNS answers outside the cluster domain."""
+
+    # Where other names are forwarded ("IP" or "IP:PORT"); None: the host's resolv.conf
+    # nameservers, as CoreDNS's `forward . /etc/resolv.conf`; empty: nowhere (SERVFAIL).
+    upstreams: tuple[str, ...] | None = None
+    # Static names (CoreDNS `hosts`), e.g. {"test.local": ("127.200.0.1",)}.
+    hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for upstream in self.upstreams or ():
+            host, _, port = upstream.rpartition(":") if upstream.count(":") == 1 else \
+                (upstream, "", "53")
+            try:
+                ipaddress.ip_address(host)
+                if not 0 < int(port) < 65536:
+                    raise ValueError(port)
+            except ValueError:
+                raise ConfigError(f"--dns-upstream {upstream!r}: give an IP or IP:PORT") from None
+        for name, ips in self.hosts.items():
+            for ip in ips:
+                try:
+                    ipaddress.ip_address(ip)
+                except ValueError:
+                    raise ConfigError(f"--dns-host {name}={ip}: {ip!r} is not an IP "
+                                      "address") from None
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Dns:
+        upstreams = raw.get("upstreams")
+        return cls(None if upstreams is None else tuple(upstreams),
+                   {k: tuple(v) for k, v in (raw.get("hosts") or {}).items()})
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     name: str = "kubeloop"
     data_dir: str = ""
@@ -117,6 +152,7 @@ class ClusterConfig:
     cni: str = "calico"
     network: Network = field(default_factory=Network)
     timing: Timing = field(default_factory=Timing)
+    dns: Dns = field(default_factory=Dns)
 
     # --- files in the data dir -------------------------------------------------------
     @property
@@ -175,6 +211,7 @@ class ClusterConfig:
             raise ConfigError(f"--cni {self.cni!r}: choose calico or flannel")
         self.network.validate()
         self.timing.validate()
+        self.dns.validate()
 
     # --- persistence -----------------------------------------------------------------
     def save(self) -> None:
@@ -195,5 +232,6 @@ class ClusterConfig:
             raise ConfigError(f"{path}: not valid JSON ({e})") from e
         raw["network"] = Network(**raw.get("network", {}))
         raw["timing"] = Timing(**raw.get("timing", {}))
+        raw["dns"] = Dns.from_json(raw.get("dns", {}))
         raw["data_dir"] = str(Path(data_dir).resolve())
         return cls(**raw)

@@ -21,11 +21,12 @@ import orjson
 from kubeloop import logs
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
-from node_agent import client, kubelet
+from node_agent import client, kubelet, objects
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
+from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
+from node_agent.follow import Follower, follow
 from node_agent.kube_proxy import KubeProxy
-from node_agent.objects import ObjectCache
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
 from proto import kubeloop_pb2 as pb
@@ -34,6 +35,7 @@ log = logging.getLogger("node_agent")
 
 VERSION = "0.1.0"
 MAX_BACKOFF = 2.0
+DNS_PORT = 53
 STATUS_TIMEOUT = 10.0  # seconds for one status delivery before it is retried
 EVENT_BACKLOG = 1000  # kubelet Events waiting to be sent; more are dropped (best effort)
 
@@ -50,9 +52,17 @@ class Agent:
         self.node: NodeInfo | None = None
         self.tasks = TaskGroup(self.name)
         self.statuses = StatusSync(self._send_status)
-        self.objects = ObjectCache()  # ConfigMaps and Secrets, for env sources
-        # Services' data plane; the cluster DNS binds the kube-dns address itself.
-        self.proxy = KubeProxy(config, index, reserved={(config.network.dns_ip, 53)})
+        self.objects = objects.ObjectCache()  # ConfigMaps and Secrets, for env sources
+        net = config.network
+        # Every agent serves the kube-dns address itself (SO_REUSEPORT), node-local DNS
+        # style: it keeps answering while the apiserver is away.
+        self.dns = ClusterDns(net.cluster_domain, net.dns_ip, DNS_PORT, config.dns.upstreams,
+                              config.dns.hosts)
+        self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)})
+        self.followers: dict[str, list[Follower]] = {
+            SERVICES: [self.proxy, self.dns], ENDPOINT_SLICES: [self.proxy, self.dns],
+            NAMESPACES: [self.dns],
+            **{resource: [self.objects] for resource in objects.RESOURCES.values()}}
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
@@ -95,8 +105,8 @@ class Agent:
         log.info("registered as %s (%s, pods %s)", self.name, self.address, self.pod_cidr)
         heartbeat = asyncio.ensure_future(self._heartbeat(reply.cluster.heartbeat_interval))
         work = {heartbeat, asyncio.ensure_future(self._watch_pods()),
-                asyncio.ensure_future(self.proxy.watch(self._stub)),
-                *(asyncio.ensure_future(self._watch_objects(kind)) for kind in ObjectCache.KINDS)}
+                *(asyncio.ensure_future(follow(self._stub, resource, followers))
+                  for resource, followers in self.followers.items())}
         stopping = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait({*work, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -226,21 +236,6 @@ class Agent:
             except grpc.aio.AioRpcError as e:  # events are best effort, as kubelet's
                 log.debug("event %s not recorded: %s", request.reason, e.code().name)
 
-    async def _watch_objects(self, kind: str) -> None:
-        """Follow the ConfigMaps or Secrets that env sources read."""
-        stream = self._stub.Watch(pb.WatchRequest(resource=ObjectCache.KINDS[kind]))
-        listed: list[dict] | None = []
-        async for event in stream:
-            if event.type == pb.WatchEvent.SYNCED:
-                self.objects.replace(kind, listed or [])
-                listed = None
-            elif listed is not None:
-                listed.append(orjson.loads(event.object))
-            elif event.type == pb.WatchEvent.DELETED:
-                self.objects.remove(kind, orjson.loads(event.object))
-            else:
-                self.objects.put(kind, orjson.loads(event.object))
-
     async def _finish_deletion(self, pod: dict) -> None:
         """The pod's containers are stopped: its deletion can complete, as a kubelet
         confirms it once the containers are gone."""
@@ -248,7 +243,17 @@ class Agent:
         await self._stub.FinishDeletion(pb.ObjectRef(resource="pods", namespace=meta["namespace"],
                                                      name=meta["name"], uid=meta["uid"]))
 
+    async def start_dns(self) -> None:
+        """Serve the cluster DNS; an agent that cannot bind it runs on without it."""
+        try:
+            await self.dns.start()
+        except OSError as e:
+            log.error("cluster DNS not served on %s:%d: %s. Port 53 needs root or "
+                      "CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep on the "
+                      "python binary)", self.dns.address[0], DNS_PORT, e.strerror or e)
+
     async def close(self) -> None:
+        await self.dns.close()
         await self.proxy.close()
         for uid in list(self.runtimes):
             await self._stop_pod(uid)
@@ -282,6 +287,7 @@ async def serve(config: ClusterConfig, index: int) -> None:
     server = kubelet.KubeletServer(agent.directory, agent.address, kubelet.KUBELET_PORT, cert,
                                    key, config.node_token_file.read_text().strip())
     await server.start()
+    await agent.start_dns()
     try:
         await agent.run(stop)
     finally:

@@ -15,9 +15,6 @@ import logging
 import resource
 import time
 from collections.abc import Collection, Iterable
-from typing import Any
-
-import orjson
 
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
@@ -26,7 +23,6 @@ from node_agent.kube_proxy.listeners import Context, Listener, ServicePort
 from node_agent.kube_proxy.rules import Address, Frontend, Plan, PortRef
 from node_agent.kube_proxy.tcp import TcpListener
 from node_agent.kube_proxy.udp import UdpListener
-from proto import kubeloop_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +63,8 @@ class KubeProxy:
     """Serves every Service of the cluster on this node (see README.md for the model).
 
     Call ``update``/``delete`` with watch events of ``SERVICES`` and ``ENDPOINT_SLICES``,
-    ``resync`` with a kind's full list after a (re)connect, or let ``watch`` do both over
-    the agent's gRPC stub; ``close`` at shutdown.
+    ``resync`` with a kind's full list after a (re)connect (node_agent/follow.py does it
+    for the agent); ``close`` at shutdown.
     """
 
     def __init__(self, config: ClusterConfig, index: int, *, udp_idle: float = UDP_IDLE,
@@ -126,20 +122,6 @@ class KubeProxy:
                 await self._apply(key)
         log.info("kube-proxy %s: %d services, %d listeners after resyncing %s",
                  self.node.name, len(self._services), len(self._listeners), kind)
-
-    async def watch(self, stub: Any) -> None:
-        """Follows both kinds over the agent's gRPC stub until a stream fails; the
-        ``grpc.aio.AioRpcError`` propagates, and the next call resyncs."""
-        follows = [asyncio.ensure_future(self._follow(stub, kind))
-                   for kind in (SERVICES, ENDPOINT_SLICES)]
-        try:
-            done, _ = await asyncio.wait(follows, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        finally:
-            for task in follows:
-                task.cancel()
-            await asyncio.gather(*follows, return_exceptions=True)
 
     async def close(self) -> None:
         """Closes every listener and connection."""
@@ -285,24 +267,6 @@ class KubeProxy:
                 async with self._lock:
                     for key in sorted(self._failed):
                         await self._apply(key)
-
-    async def _follow(self, stub: Any, kind: str) -> None:
-        listed: dict[ObjectKey, dict] | None = {}  # the initial list, until SYNCED
-        async for event in stub.Watch(pb.WatchRequest(resource=kind)):
-            if event.type == pb.WatchEvent.SYNCED:
-                await self.resync(kind, (listed or {}).values())
-                listed = None
-                continue
-            try:
-                obj = orjson.loads(event.object)
-                if listed is not None:
-                    listed[object_key(obj)] = obj
-                elif event.type == pb.WatchEvent.DELETED:
-                    await self.delete(kind, obj)
-                else:
-                    await self.update(kind, obj)
-            except ValueError as e:  # not JSON, or no name: nothing to key it by
-                log.warning("kube-proxy: skipping a malformed %s event: %s", kind, e)
 
 
 def _kind(kind: str) -> str:

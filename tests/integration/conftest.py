@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kubeloop import Cluster
-from kubeloop.config import Timing
+from kubeloop.config import Dns, Timing
 
 _counter = itertools.count()
 
@@ -61,7 +61,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "c
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("kubeloop-home")
     timing = Timing(heartbeat_interval=0.5, node_grace_period=2.0, pod_eviction_timeout=1.0)
-    with Cluster(nodes=3, home=home, timing=timing) as c:
+    # No forwarding: nothing a test resolves may leave loopback.
+    with Cluster(nodes=3, home=home, timing=timing, dns=Dns(upstreams=())) as c:
         yield c
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from kubeloop import Cluster
-from kubeloop.config import Timing
+from kubeloop.config import Dns, Timing
 from tests.integration.conftest import Kubectl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -35,7 +35,7 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     home = tmp_path_factory.mktemp("kubeloop-faults")
-    with Cluster(nodes=3, home=home, timing=TIMING) as c:
+    with Cluster(nodes=3, home=home, timing=TIMING, dns=Dns(upstreams=())) as c:
         yield c
 
 

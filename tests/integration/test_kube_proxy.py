@@ -23,6 +23,7 @@ import pytest
 import uvloop
 
 from kubeloop.config import ClusterConfig, Network
+from node_agent.follow import follow
 from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -417,10 +418,11 @@ def test_watch_follows_a_real_apiserver(cluster: Any, kubectl: Any) -> None:
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
-    async def start() -> tuple[KubeProxy, Any, asyncio.Task[None]]:
+    async def start() -> tuple[KubeProxy, Any, asyncio.Future[Any]]:
         channel, stub = client.connect(cluster.config)
         proxy = KubeProxy(cluster.config, 1)
-        return proxy, channel, asyncio.ensure_future(proxy.watch(stub))
+        return proxy, channel, asyncio.gather(
+            *(follow(stub, kind, [proxy]) for kind in (SERVICES, ENDPOINT_SLICES)))
 
     def call(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
