@@ -1,22 +1,43 @@
 """Objects every cluster has from its first second: the system namespaces and the
 `kubernetes` Service (with its Endpoints and EndpointSlice) in `default`, pointing at
 this apiserver. The slice carries no managed-by label: like upstream's, it belongs to the
-apiserver, not to the EndpointSlice controller."""
+apiserver, not to the EndpointSlice controller.
+
+On the very first start, the one that creates `kube-system`, the cluster DNS add-on goes
+in as kubeadm installs it: the `kube-dns` Service on the DNS ClusterIP, the `coredns`
+Deployment (with its ConfigMap and ServiceAccount). Later starts leave them alone, so a
+user who deletes or scales them is not overruled on restart. The endpoints controller
+lists the coredns pods as the kube-dns endpoints; the node agents serve the ClusterIP's
+port 53 themselves (node_agent/dns), the coredns pods relay to them."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from apiserver import registry
 from apiserver import status as errors
 from apiserver.resources import require
+from kubeloop.config import Network
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ENDPOINTS = require("", "v1", "endpoints")
 ENDPOINT_SLICES = require("discovery.k8s.io", "v1", "endpointslices")
+CONFIG_MAPS = require("", "v1", "configmaps")
+SERVICE_ACCOUNTS = require("", "v1", "serviceaccounts")
+DEPLOYMENTS = require("apps", "v1", "deployments")
+
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
+# minikube's count (kubeadm runs 2): one pod, as `kubectl get pods -n kube-system` shows in
+# the minikube tutorials, and every node agent answers the ClusterIP anyway.
+COREDNS_REPLICAS = 1
+DNS_LABELS = {"k8s-app": "kube-dns"}
 
 
 async def ensure(reg: registry.Registry) -> None:
+    first_start = False
     for ns in SYSTEM_NAMESPACES:
-        await _create(reg, registry.NAMESPACES, "", {"metadata": {"name": ns}})
+        created = await _create(reg, registry.NAMESPACES, "", {"metadata": {"name": ns}})
+        first_start = first_start or (created and ns == "kube-system")
     net = reg.config.network
     await _create(reg, registry.SERVICES, "default", {
         "metadata": {"name": "kubernetes", "labels": {
@@ -37,13 +58,119 @@ async def ensure(reg: registry.Registry) -> None:
         "endpoints": [{"addresses": [net.apiserver_ip], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}],
     })
+    if first_start:
+        for res, body in cluster_dns(net):
+            await _create(reg, res, "kube-system", body)
 
 
-async def _create(reg: registry.Registry, res: registry.Resource, ns: str, body: dict) -> None:
+def cluster_dns(net: Network) -> list[tuple[registry.Resource, dict[str, Any]]]:
+    """kubeadm's CoreDNS add-on for this network, in creation order."""
+    return [
+        (SERVICE_ACCOUNTS, {"metadata": {"name": "coredns"}}),
+        (CONFIG_MAPS, {"metadata": {"name": "coredns"},
+                       "data": {"Corefile": corefile(net.cluster_domain)}}),
+        (registry.SERVICES, {
+            "metadata": {"name": "kube-dns", "labels": {
+                **DNS_LABELS, "kubernetes.io/cluster-service": "true",
+                "kubernetes.io/name": "CoreDNS"},
+                "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
+            "spec": {"clusterIP": net.dns_ip, "selector": dict(DNS_LABELS), "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]},
+        }),
+        (DEPLOYMENTS, {
+            "metadata": {"name": "coredns", "labels": dict(DNS_LABELS)},
+            "spec": {
+                "replicas": COREDNS_REPLICAS,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "selector": {"matchLabels": dict(DNS_LABELS)},
+                "template": {"metadata": {"labels": dict(DNS_LABELS)}, "spec": _pod_spec()},
+            },
+        }),
+    ]
+
+
+def _pod_spec() -> dict[str, Any]:
+    return {
+        "priorityClassName": "system-cluster-critical",
+        "serviceAccountName": "coredns",
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {
+                "labelSelector": {"matchExpressions": [
+                    {"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
+                "topologyKey": "kubernetes.io/hostname"}}]}},
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                        {"key": "node-role.kubernetes.io/control-plane",
+                         "effect": "NoSchedule"}],
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "containers": [{
+            "name": "coredns",
+            "image": COREDNS_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {"limits": {"memory": "170Mi"},
+                          "requests": {"cpu": "100m", "memory": "70Mi"}},
+            "args": ["-conf", "/etc/coredns/Corefile"],
+            "volumeMounts": [{"name": "config-volume", "mountPath": "/etc/coredns",
+                              "readOnly": True}],
+            "ports": [
+                {"containerPort": 53, "name": "dns", "protocol": "UDP"},
+                {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
+                {"containerPort": 9153, "name": "metrics", "protocol": "TCP"},
+                {"containerPort": 8080, "name": "liveness-probe", "protocol": "TCP"},
+                {"containerPort": 8181, "name": "readiness-probe", "protocol": "TCP"}],
+            "livenessProbe": {
+                "httpGet": {"path": "/health", "port": "liveness-probe", "scheme": "HTTP"},
+                "initialDelaySeconds": 60, "timeoutSeconds": 5, "successThreshold": 1,
+                "failureThreshold": 5},
+            "readinessProbe": {
+                "httpGet": {"path": "/ready", "port": "readiness-probe", "scheme": "HTTP"}},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+                "readOnlyRootFilesystem": True},
+        }],
+        "dnsPolicy": "Default",
+        "volumes": [{"name": "config-volume", "configMap": {
+            "name": "coredns", "items": [{"key": "Corefile", "path": "Corefile"}]}}],
+    }
+
+
+def corefile(domain: str) -> str:
+    """kubeadm's Corefile for the cluster domain ``domain``."""
+    return (".:53 {\n"
+            "    errors\n"
+            "    health {\n"
+            "       lameduck 5s\n"
+            "    }\n"
+            "    ready\n"
+            f"    kubernetes {domain} in-addr.arpa ip6.arpa {{\n"
+            "       pods insecure\n"
+            "       fallthrough in-addr.arpa ip6.arpa\n"
+            "       ttl 30\n"
+            "    }\n"
+            "    prometheus :9153\n"
+            "    forward . /etc/resolv.conf {\n"
+            "       max_concurrent 1000\n"
+            "    }\n"
+            "    cache 30 {\n"
+            f"       disable success {domain}\n"
+            f"       disable denial {domain}\n"
+            "    }\n"
+            "    loop\n"
+            "    reload\n"
+            "    loadbalance\n"
+            "}\n")
+
+
+async def _create(reg: registry.Registry, res: registry.Resource, ns: str, body: dict) -> bool:
+    """Creates the object unless it exists; True when this call created it."""
     if reg.store.get(res.key, ns, body["metadata"]["name"]) is not None:
-        return
+        return False
     try:
         await reg.create(res, ns, body)
     except errors.ApiError as e:
         if e.reason != "AlreadyExists":
             raise
+        return False
+    return True

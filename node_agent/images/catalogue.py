@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from node_agent import toolbox
-from node_agent.images import flags
+from node_agent.images import coredns, flags
 from node_agent.images.flags import Flag, FlagError
 from node_agent.images.model import Exit
 
@@ -33,6 +33,7 @@ class Kind(StrEnum):
     LIVENESS = "agnhost-liveness"
     AGNHOST_PAUSE = "agnhost-pause"
     PAUSE = "pause"
+    COREDNS = "coredns"
     COMMAND = "command"  # run through the exec toolbox
     EXIT = "exit"  # the process ends at once
     GENERIC = "generic"
@@ -312,6 +313,28 @@ def _pause(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
     return Choice(Kind.PAUSE)
 
 
+COREDNS_FLAGS = (Flag("conf", str, "", 'Corefile to load (default "Corefile")'),
+                 Flag("dns.port", str, "53", "Default port"),
+                 Flag("pidfile", str, "", "Path to write pid file"),
+                 Flag("plugins", bool, False, "List installed plugins"),
+                 Flag("quiet", bool, False, "Quiet mode (no initialization output)"),
+                 Flag("version", bool, False, "Show version"))
+
+
+def _coredns(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+             entrypoint: bool) -> Choice:
+    version = semver(ref.tag, coredns.VERSION)
+    values, _ = flags.parse_go("/coredns", args, COREDNS_FLAGS)
+    if values["version"]:
+        return Choice(Kind.EXIT, exit=Exit(0, (f"CoreDNS-{version}", coredns.BUILD)))
+    if values["plugins"]:
+        return Choice(Kind.EXIT, exit=Exit(0, coredns.plugins_listing()))
+    # With -conf the Corefile is taken to be kubeadm's (".:53"); without, CoreDNS's
+    # default server block listens on -dns.port.
+    port = 53 if values["conf"] else _go_port(":" + str(values["dns.port"]))
+    return Choice(Kind.COREDNS, {"version": version, "port": port, "quiet": values["quiet"]})
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What kubeloop knows of an image: how its own program reads its arguments,
@@ -338,6 +361,7 @@ _HELLO = ImageSpec(_hello, (), ("/hello-app",), frozenset({"hello-app"}),
                    {"PORT": "8080"})
 _BUSYBOX = _shell("sh")
 _CURL = _shell("curl", entrypoint=("/entrypoint.sh",))
+_COREDNS = ImageSpec(_coredns, ("/coredns",), (), frozenset({"coredns"}))
 _JMALLOC = ImageSpec(_jmalloc, ("/bin/echo-server",), (),
                      frozenset({"echo-server"}), {"PORT": "8080"})
 
@@ -362,6 +386,9 @@ IMAGES: dict[tuple[str, str], ImageSpec] = {
     ("registry.k8s.io", "pause"): _PAUSE,
     ("gcr.io", "google_containers/pause"): _PAUSE,
     ("gcr.io", "google-containers/pause"): _PAUSE,
+    ("registry.k8s.io", "coredns/coredns"): _COREDNS,
+    ("registry.k8s.io", "coredns"): _COREDNS,  # where kubeadm before 1.21 took it
+    ("docker.io", "coredns/coredns"): _COREDNS,
     ("docker.io", "library/busybox"): _BUSYBOX,
     ("registry.k8s.io", "e2e-test-images/busybox"): _BUSYBOX,
     ("registry.k8s.io", "busybox"): _BUSYBOX,

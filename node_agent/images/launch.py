@@ -7,6 +7,7 @@ A failed bind, or the app asking to exit, ends it the same way."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -19,7 +20,8 @@ from node_agent.images import catalogue, programs
 from node_agent.images.catalogue import Kind
 from node_agent.images.httpserver import HttpService
 from node_agent.images.logsink import LogSink
-from node_agent.images.model import Exit, HttpApp, Listener, Program, StreamApp
+from node_agent.images.model import Exit, HttpApp, Listener, Program, RelayApp, StreamApp
+from node_agent.images.relay import RelayService
 from node_agent.images.tcp import StreamService
 from node_agent.images.udp import DatagramService
 
@@ -88,7 +90,7 @@ class _Serving:
         self.control = TaskGroup(_owner(ctx) + " exit")  # an exit the app asked for
         self.sink = LogSink(ctx.console, self.workers)
         self.servers: list[Any] = []  # asyncio servers and datagram transports
-        self.services: list[HttpService | StreamService] = []
+        self.services: list[HttpService | StreamService | RelayService] = []
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._ending = False
         self._ended = asyncio.Event()
@@ -109,16 +111,23 @@ class _Serving:
     async def _listen(self, listener: Listener) -> None:
         loop = asyncio.get_running_loop()
         ip, port, app = self.ctx.identity.pod_ip, listener.port, listener.app
+        factory: Any
         if isinstance(app, HttpApp):
-            factory: Any = self._http(app).protocol
+            factory = self._http(app).protocol
         elif isinstance(app, StreamApp):
             stream = StreamService(app, self.sink,
                                    self._http(app.http) if app.http is not None else None)
             self.services.append(stream)
             factory = stream.protocol
+        elif isinstance(app, RelayApp):
+            relay = RelayService(app, self.ctx.identity, self.sink, self.workers)
+            self.services.append(relay)
+            factory = relay.datagram_protocol if listener.protocol == "UDP" \
+                else relay.stream_protocol
         else:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: DatagramService(app, self.sink), local_addr=(ip, port))
+            factory = functools.partial(DatagramService, app, self.sink)
+        if listener.protocol == "UDP":
+            transport, _ = await loop.create_datagram_endpoint(factory, local_addr=(ip, port))
             self.servers.append(transport)
             return
         self.servers.append(await loop.create_server(factory, ip, port, reuse_address=True,

@@ -1,7 +1,8 @@
 """What the emulated programs are made of, as plain values: an HTTP request and a
-pre-rendered response, the three kinds of app (HTTP, raw TCP stream, UDP datagram), and a
-program (its listeners, its start-up banner, how it ends). The socket layer decodes bytes
-into these, calls the app, and encodes the answer; nothing here does I/O or reads a clock."""
+pre-rendered response, the kinds of app (HTTP, raw TCP stream, UDP datagram, DNS relay)
+and a program (its listeners, its start-up banner, how it ends). The socket layer decodes
+bytes into these, calls the app, and encodes the answer; nothing here does I/O or reads a
+clock."""
 
 from __future__ import annotations
 
@@ -173,11 +174,41 @@ class StreamApp:
         raise NotImplementedError
 
 
+class RelayFailure(NamedTuple):
+    """Why a relayed query got no answer: ``kind`` is "timeout", "refused", "overloaded"
+    (too many queries in flight) or "error" (``detail`` holds the OS error text)."""
+
+    kind: str
+    local: tuple[str, int] | None  # the relay's own socket address, once it had one
+    detail: str = ""
+
+
+class RelayApp:
+    """A DNS server that asks another one (CoreDNS's forward plugin): each query, a UDP
+    datagram or a length-prefixed TCP message, goes to ``upstream`` over the same
+    transport from the pod IP; ``answer`` turns the upstream's reply, or the reason there
+    is none, into the client's reply and a log line. At most ``max_concurrent`` queries
+    wait at once, and each for at most ``timeout`` seconds."""
+
+    upstream: tuple[str, int] = ("", 0)
+    timeout: float = 5.0
+    max_concurrent: int = 1000
+
+    def received(self, query: bytes, tcp: bool) -> bool:
+        """Whether to relay ``query`` (False: drop it unanswered)."""
+        raise NotImplementedError
+
+    def answer(self, query: bytes, reply: bytes | None, failure: RelayFailure | None,
+               tcp: bool) -> tuple[bytes | None, str | None]:
+        """(reply to the client, log line)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class Listener:
     port: int
     protocol: str  # "TCP" | "UDP"
-    app: HttpApp | StreamApp | DatagramApp
+    app: HttpApp | StreamApp | DatagramApp | RelayApp
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ environment) and the image's settings go into the app objects of ``webservers``,
 from __future__ import annotations
 
 from node_agent.containers import Identity
-from node_agent.images import echoes, goapps, webservers
+from node_agent.images import coredns, echoes, goapps, webservers
 from node_agent.images.catalogue import Choice, Kind
 from node_agent.images.model import Program
 
@@ -40,6 +40,10 @@ def build(choice: Choice, identity: Identity, image: str, started: float) -> Pro
             return echoes.JmallocEcho(host, s["port"])
         case Kind.EALEN_ECHO:
             return echoes.EalenEcho(host, identity.env, s["port"])
+        case Kind.COREDNS:
+            return coredns.CoreDns(s["version"], s["port"], s["quiet"],
+                                   (identity.resolver.nameserver, coredns.UPSTREAM_PORT),
+                                   started)
         case Kind.GENERIC:
             return echoes.Generic(identity.namespace, identity.pod_name, identity.pod_ip,
                                   image, s["ports"])

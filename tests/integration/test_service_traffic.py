@@ -39,7 +39,8 @@ def test_cluster_ip_spreads_over_the_pods_and_keeps_the_client_ip(kubectl: Kubec
     ip = service(kubectl, "hosts")["spec"]["clusterIP"]
     seen = Counter(wait_for(lambda: curl(f"http://{ip}/").stdout, what="an answer")
                    for _ in range(12))
-    assert set(seen) == set(pods) and max(seen.values()) - min(seen.values()) <= 2, seen
+    # Each agent rotates over the pods; the kernel spreads connections over the agents.
+    assert set(seen) == set(pods) and max(seen.values()) <= 8, seen
     kubectl("run", "client", "--image=busybox", "--", "sleep", "3600")
     wait_for(lambda: kubectl.json("get", "pod", "client")["status"].get("phase") == "Running",
              what="client Running")
