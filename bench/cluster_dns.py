@@ -141,7 +141,14 @@ def _wait_answering(ip: str, what: str) -> None:
 
 def _answers(ip: str, question: str) -> tuple:
     qname, qtype = question.split()
-    reply = dns.query.udp(dns.message.make_query(qname, qtype), ip, timeout=2)
+    for attempt in range(3):  # a busy machine can lose a datagram
+        try:
+            reply = dns.query.udp(dns.message.make_query(qname, qtype), ip, timeout=2)
+            break
+        except dns.exception.Timeout:
+            if attempt == 2:
+                raise SystemExit(f"no answer from {ip} to {question!r} in 3 tries") from None
+
     def texts(section: list) -> list[str]:
         return sorted(f"{rrset.name} {rrset.rdtype} {rr}" for rrset in section for rr in rrset)
     return reply.rcode(), texts(reply.answer), texts(reply.additional)
