@@ -104,6 +104,7 @@ class PodRuntime:
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
         self.started_at = now_rfc3339()
+        self.init_containers: dict[str, ContainerState] = {}
         self.containers: dict[str, ContainerState] = {}
         self.stopping = False
         self.identity = self._identity()
@@ -142,22 +143,94 @@ class PodRuntime:
                                 spec.get("ports") or [], console, bool(spec.get("tty"))), error
 
     # --- lifecycle ---------------------------------------------------------------------
+    def _new_container(self, spec: dict) -> ContainerState:
+        console = Console(LogBuffer(), stdin=bool(spec.get("stdin")),
+                          stdin_once=bool(spec.get("stdinOnce")))
+        context, error = self._context(spec, console)
+        return ContainerState(spec, context, config_error=error)
+
+    @property
+    def every_container(self) -> list[ContainerState]:
+        return [*self.init_containers.values(), *self.containers.values()]
+
     async def start(self) -> None:
-        for spec in self.pod["spec"].get("containers") or []:
-            console = Console(LogBuffer(), stdin=bool(spec.get("stdin")),
-                              stdin_once=bool(spec.get("stdinOnce")))
-            context, error = self._context(spec, console)
-            self.containers[spec["name"]] = ContainerState(spec, context, config_error=error)
+        spec = self.pod["spec"]
+        for c_spec in spec.get("initContainers") or []:
+            self.init_containers[c_spec["name"]] = self._new_container(c_spec)
+        for c_spec in spec.get("containers") or []:
+            c = self.containers[c_spec["name"]] = self._new_container(c_spec)
+            if self.init_containers:
+                c.state = {"waiting": {"reason": "PodInitializing"}}
         self._publish()
+        if self.init_containers:
+            await self._report(self)
+            if not await self._initialize():
+                return
         await asyncio.gather(*(self._start_container(c) for c in self.containers.values()))
         await self._report(self)
+
+    async def _initialize(self) -> bool:
+        """Init containers in order, each run to completion (restarted on failure unless
+        the pod's restartPolicy is Never); a sidecar (restartPolicy Always) is started and
+        left running. False when the pod failed or is being stopped."""
+        for c in self.init_containers.values():
+            if c.spec.get("restartPolicy") == "Always":
+                await self._start_container(c)
+                await self._report(self)
+                continue
+            while not self.stopping:
+                code = await self._run_to_completion(c)
+                await self._report(self)
+                if code == 0:
+                    break
+                if self.pod["spec"].get("restartPolicy", "Always") == "Never":
+                    return False
+                await self._back_off(c)
+            if self.stopping:
+                return False
+        return True
+
+    async def _run_to_completion(self, c: ContainerState) -> int:
+        while c.config_error and not self.stopping:
+            context, c.config_error = self._context(c.spec, c.console)
+            if not c.config_error:
+                c.context, c.context.run = context, c.run
+                self._publish()
+                break
+            c.state = {"waiting": {"reason": "CreateContainerConfigError",
+                                   "message": c.config_error}}
+            self._event(c, "Warning", "Failed", f"Error: {c.config_error}")
+            await self._report(self)
+            await asyncio.sleep(CONFIG_RETRY)
+        started = now_rfc3339()
+        try:
+            running = await images.start(c.context)
+        except Exception as e:  # as for a main container: a failed start, not a crash
+            self._event(c, "Warning", "Failed", f"Error: {e}")
+            c.state = {"terminated": {"exitCode": 128, "reason": "StartError",
+                                      "message": str(e), "startedAt": None,
+                                      "finishedAt": now_rfc3339()}}
+            return 128
+        c.running = running
+        c.state = {"running": {"startedAt": started}}
+        self._started_events(c)
+        await self._report(self)
+        code = await running.exited
+        c.running = None
+        c.console.close()
+        c.console.log.close()
+        c.state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0
+                                  else "Error", "startedAt": started,
+                                  "finishedAt": now_rfc3339(),
+                                  "containerID": self._container_id(c)}}
+        return code
 
     def _publish(self) -> None:
         """Make the containers reachable for logs, exec, attach and port-forward."""
         self.directory.put(self.namespace, self.name, {
-            name: ContainerHandle(c.context.identity, name, c.console.log, c.console, c.run,
-                                  c.previous_log)
-            for name, c in self.containers.items()})
+            c.name: ContainerHandle(c.context.identity, c.name, c.console.log, c.console, c.run,
+                                    c.previous_log)
+            for c in [*self.containers.values(), *self.init_containers.values()]})
 
     async def _start_container(self, c: ContainerState) -> None:
         if c.config_error:
@@ -183,10 +256,7 @@ class PodRuntime:
             self._spawn(c, self._after_exit(c, 128))
             return
         c.state = {"running": {"startedAt": now_rfc3339()}}
-        self._event(c, "Normal", "Pulled",
-                    f'Container image "{c.context.image}" already present on machine')
-        self._event(c, "Normal", "Created", f"Created container: {c.name}")
-        self._event(c, "Normal", "Started", f"Started container {c.name}")
+        self._started_events(c)
         if c.spec.get("readinessProbe"):
             c.readiness = Tracker(ProbeSpec.parse(c.spec["readinessProbe"]), passing=False)
             self._spawn(c, self._probe(c, c.readiness, "Readiness"))
@@ -201,6 +271,12 @@ class PodRuntime:
         if not self.stopping:
             await self._start_container(c)
             await self._report(self)
+
+    def _started_events(self, c: ContainerState) -> None:
+        self._event(c, "Normal", "Pulled",
+                    f'Container image "{c.context.image}" already present on machine')
+        self._event(c, "Normal", "Created", f"Created container: {c.name}")
+        self._event(c, "Normal", "Started", f"Started container {c.name}")
 
     def _event(self, c: ContainerState, etype: str, reason: str, message: str) -> None:
         if self._events is not None:
@@ -232,10 +308,17 @@ class PodRuntime:
                                   "finishedAt": now_rfc3339(),
                                   "containerID": self._container_id(c)}}
         c.running = None
-        policy = self.pod["spec"].get("restartPolicy", "Always")
+        policy = c.spec.get("restartPolicy") or self.pod["spec"].get("restartPolicy", "Always")
         if policy == "Never" or (policy == "OnFailure" and code == 0):
             await self._report(self)
             return
+        await self._back_off(c)
+        if not self.stopping:
+            await self._start_container(c)
+            await self._report(self)
+
+    async def _back_off(self, c: ContainerState) -> None:
+        """CrashLoopBackOff: wait (doubling per restart), then a new instance."""
         c.last_state, delay = c.state, min(BACKOFF_START * 2 ** c.restarts, BACKOFF_MAX)
         c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
             f"back-off {delay:g}s restarting failed container={c.name} "
@@ -247,8 +330,6 @@ class PodRuntime:
         if not self.stopping:
             c.restarted()
             self._publish()
-            await self._start_container(c)
-            await self._report(self)
 
     async def _probe(self, c: ContainerState, tracker: Tracker, kind: str) -> None:
         spec = tracker.spec
@@ -289,7 +370,7 @@ class PodRuntime:
     async def stop(self) -> None:
         self.stopping = True
         self.directory.remove(self.namespace, self.name)
-        for c in self.containers.values():
+        for c in self.every_container:
             for task in c.tasks:
                 task.cancel()
             running, c.running = c.running, None
@@ -303,23 +384,41 @@ class PodRuntime:
     def _container_id(self, c: ContainerState) -> str:
         return f"kubeloop://{self.uid[:8]}-{c.name}-{c.restarts}"
 
+    def _container_status(self, c: ContainerState, ready: bool) -> dict[str, Any]:
+        image = c.spec.get("image", "")
+        entry: dict[str, Any] = {
+            "name": c.name, "state": c.state, "lastState": c.last_state, "ready": ready,
+            "restartCount": c.restarts, "image": image, "imageID": f"kubeloop.local/{image}",
+            "started": "running" in c.state}
+        if "waiting" not in c.state:
+            entry["containerID"] = self._container_id(c)
+        return entry
+
+    def _initialized(self) -> bool:
+        """Every init container completed (or, for a sidecar, runs)."""
+        return all(c.state.get("terminated", {}).get("exitCode") == 0 or
+                   (c.spec.get("restartPolicy") == "Always" and "running" in c.state)
+                   for c in self.init_containers.values())
+
     def status(self) -> dict:
         current = self.pod.get("status") or {}
         now = now_rfc3339()
-        statuses = []
-        for c in self.containers.values():
-            image = c.spec.get("image", "")
-            entry: dict[str, Any] = {
-                "name": c.name, "state": c.state, "lastState": c.last_state,
-                "ready": c.ready, "restartCount": c.restarts, "image": image,
-                "imageID": f"kubeloop.local/{image}", "started": "running" in c.state}
-            if "waiting" not in c.state:
-                entry["containerID"] = self._container_id(c)
-            statuses.append(entry)
+        statuses = [self._container_status(c, c.ready) for c in self.containers.values()]
+        init_statuses = [self._container_status(
+            c, c.ready if c.spec.get("restartPolicy") == "Always"
+            else c.state.get("terminated", {}).get("exitCode") == 0)
+            for c in self.init_containers.values()]
+        initialized = self._initialized()
         all_ready = bool(statuses) and all(s["ready"] for s in statuses)
         terminated = [s["state"]["terminated"] for s in statuses if "terminated" in s["state"]]
         policy = self.pod["spec"].get("restartPolicy", "Always")
-        if statuses and len(terminated) == len(statuses) and policy != "Always":
+        init_failed = policy == "Never" and any(
+            s["state"].get("terminated", {}).get("exitCode", 0) != 0 for s in init_statuses)
+        if init_failed:
+            phase = "Failed"
+        elif not initialized:
+            phase = "Pending"
+        elif statuses and len(terminated) == len(statuses) and policy != "Always":
             phase = "Succeeded" if all(t["exitCode"] == 0 for t in terminated) else "Failed"
         elif any("running" in s["state"] or "terminated" in s["state"] or
                  s["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"
@@ -339,9 +438,11 @@ class PodRuntime:
                 out["reason"] = reason
             return out
 
-        not_ready = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+        not_ready = "PodCompleted" if phase in ("Succeeded", "Failed") else \
+            "ContainersNotReady" if initialized else "ContainersNotInitialized"
         new_conditions = [
-            cond("PodReadyToStartContainers", True), cond("Initialized", True),
+            cond("PodReadyToStartContainers", True),
+            cond("Initialized", initialized, "ContainersNotInitialized"),
             cond("Ready", all_ready, not_ready), cond("ContainersReady", all_ready, not_ready)]
         if "PodScheduled" in conditions:
             new_conditions.append(conditions["PodScheduled"])
@@ -351,6 +452,8 @@ class PodRuntime:
             "podIP": self.ip, "podIPs": [{"ip": self.ip}], "startTime": self.started_at,
             "containerStatuses": statuses,
         }
+        if init_statuses:
+            status["initContainerStatuses"] = init_statuses
         if "qosClass" in current:
             status["qosClass"] = current["qosClass"]
         return status

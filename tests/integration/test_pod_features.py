@@ -161,3 +161,32 @@ def test_crashing_container_backs_off_and_keeps_its_previous_log(kubectl: Kubect
     events = {e["reason"] for e in kubectl.json("get", "events", "--field-selector",
                                                 "involvedObject.name=crasher")["items"]}
     assert "BackOff" in events
+
+
+def test_init_containers_run_in_order_before_the_app(kubectl: Kubectl) -> None:
+    # The Kubernetes docs' example: wait until a Service resolves, then start.
+    wait = (f"until nslookup myservice.{kubectl.namespace}.svc.cluster.local; "
+            "do echo waiting for myservice; sleep 0.5; done")
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "myapp-pod"},
+        "spec": {"initContainers": [
+            {"name": "init-myservice", "image": "busybox:1.28",
+             "command": ["sh", "-c", wait]},
+            {"name": "init-done", "image": "busybox:1.28",
+             "command": ["sh", "-c", "echo init done"]}],
+            "containers": [{"name": "myapp-container", "image": "busybox:1.28",
+                            "command": ["sh", "-c", "echo The app is running! && sleep 3600"]}]}}))
+    wait_for(lambda: "Init:0/2" in kubectl("get", "pod", "myapp-pod"), what="Init:0/2")
+    assert "waiting for myservice" in wait_for(
+        lambda: kubectl("logs", "myapp-pod", "-c", "init-myservice"), what="init log")
+    pending = status(kubectl, "myapp-pod")
+    assert pending["phase"] == "Pending"
+    assert {c["type"]: c["status"] for c in pending["conditions"]}["Initialized"] == "False"
+    kubectl("create", "service", "clusterip", "myservice", "--tcp=80:9376")
+    running_ip(kubectl, "myapp-pod")
+    done = status(kubectl, "myapp-pod")
+    assert [c["state"]["terminated"]["reason"] for c in done["initContainerStatuses"]] == \
+        ["Completed", "Completed"]
+    assert kubectl("logs", "myapp-pod", "-c", "init-done") == "init done\n"
+    assert wait_for(lambda: kubectl("logs", "myapp-pod"), what="app log") == \
+        "The app is running!\n"
