@@ -64,6 +64,7 @@ class Agent:
             NAMESPACES: [self.dns],
             **{resource: [self.objects] for resource in objects.RESOURCES.values()}}
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
+        self._last_ip: str | None = None  # the pod IP handed out last
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
         self._channel, self._stub = client.connect(config)
 
@@ -165,10 +166,13 @@ class Agent:
         """Start pods that do not run here yet; IPs are chosen for the batch at once."""
         assert self.node is not None
         pods = [p for p in pods if _startable(p)]
-        ips = assign_ips(pods, self.pod_cidr, {r.ip for r in self.runtimes.values()})
+        ips = assign_ips(pods, self.pod_cidr, {r.ip for r in self.runtimes.values()},
+                         self._last_ip)
         for pod in pods:
             meta = pod["metadata"]
             ip = ips[meta["uid"]]
+            if ip is not None and ip != (pod.get("status") or {}).get("podIP"):
+                self._last_ip = ip  # the IPAM cursor: freed addresses are not reused at once
             if ip is None:
                 log.error("cannot start %s/%s: no free pod IP left in %s", meta["namespace"],
                           meta["name"], self.pod_cidr)

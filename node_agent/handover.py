@@ -14,12 +14,14 @@ from node_agent import ipam
 LOST = {"exitCode": 255, "reason": "Unknown"}  # a container the runtime lost (a reboot)
 
 
-def assign_ips(pods: Sequence[dict], cidr: str, used: set[str]) -> dict[str, str | None]:
+def assign_ips(pods: Sequence[dict], cidr: str, used: set[str],
+               after: str | None = None) -> dict[str, str | None]:
     """Pod uid -> IP for pods about to start here (None: the pool is exhausted).
 
     A pod keeps its ``status.podIP`` (the agent restarted) when it lies in ``cidr`` and no
-    running pod (``used``) or earlier pod of the batch holds it; the others then take the
-    lowest free addresses, so a new pod never takes an address an old one comes back to.
+    running pod (``used``) or earlier pod of the batch holds it; the others then take free
+    addresses after the cursor ``after`` (see ipam), so a new pod never takes an address
+    an old one comes back to.
     """
     net = ipaddress.ip_network(cidr)
     taken = set(used)
@@ -34,7 +36,7 @@ def assign_ips(pods: Sequence[dict], cidr: str, used: set[str]) -> dict[str, str
         if uid in chosen:
             continue
         try:
-            chosen[uid] = ipam.allocate(cidr, taken)
+            chosen[uid] = after = ipam.allocate(cidr, taken, after)
         except ipam.PoolExhausted:
             chosen[uid] = None
             continue

@@ -155,6 +155,7 @@ class _Serving:
         self._ending = True
         for server in self.servers:
             server.close()
+        await asyncio.sleep(0)  # the loop releases the closed sockets' addresses
         for service in self.services:
             service.close_all(abort)
         for line in exit.lines:

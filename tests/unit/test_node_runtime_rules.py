@@ -9,13 +9,18 @@ from node_agent import environment, ipam
 from node_agent.probes import ProbeSpec, Tracker, resolve_port
 
 
-@pytest.mark.parametrize("used, expected", [
-    (set(), "127.244.1.2"),
-    ({"127.244.1.2"}, "127.244.1.3"),
-    ({"127.244.1.2", "127.244.1.4"}, "127.244.1.3"),
-], ids=["first-is-dot-2", "next", "fills-gap"])
-def test_allocate(used: set[str], expected: str) -> None:
-    assert ipam.allocate("127.244.1.0/24", used) == expected
+@pytest.mark.parametrize("used, after, expected", [
+    (set(), None, "127.244.1.2"),
+    ({"127.244.1.2"}, None, "127.244.1.3"),
+    ({"127.244.1.2", "127.244.1.4"}, None, "127.244.1.3"),
+    (set(), "127.244.1.7", "127.244.1.8"),  # a freed .3 is not reused at once
+    ({"127.244.1.8"}, "127.244.1.7", "127.244.1.9"),
+    ({"127.244.1.2"}, "127.244.1.254", "127.244.1.3"),  # wraps around
+    (set(), "127.9.9.9", "127.244.1.2"),  # a cursor outside the pool starts over
+], ids=["first-is-dot-2", "next", "fills-gap", "after-cursor", "skips-used", "wraps",
+        "foreign-cursor"])
+def test_allocate(used: set[str], after: str | None, expected: str) -> None:
+    assert ipam.allocate("127.244.1.0/24", used, after) == expected
 
 
 def test_allocate_exhausted() -> None:
