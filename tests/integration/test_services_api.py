@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 
 import pytest
 
@@ -258,10 +257,9 @@ def test_address_conflicts_are_422_with_upstream_wording(kubectl: Kubectl) -> No
 
 def test_endpoints_appear_within_milliseconds_of_the_service(kubectl: Kubectl) -> None:
     kubectl("create", "deployment", "fast", "--image=nginx", "--replicas=3")
-    wait_for(lambda: sum(1 for p in kubectl.json("get", "pods", "-l", "app=fast")["items"]
-                         if p["status"].get("podIP")) == 3, what="3 running pods")
-    # Readiness settles before the Service exists, so the first Endpoints are complete.
-    time.sleep(0.2)
+    kubectl("rollout", "status", "deployment/fast", "--timeout=30s")
+    # Every pod is Ready before the Service exists, so its first Endpoints are complete
+    # by the time kubectl (a new process, ~100 ms) reads them.
     kubectl("expose", "deployment", "fast", "--port=80")
     created = kubectl.json("get", "endpoints", "fast")
     assert len([a for s in created.get("subsets") or [] for a in s["addresses"]]) == 3
