@@ -2,9 +2,9 @@
 named serving an equivalent static zone; and the time from a Service's ``update()`` to its
 A record answering.
 
-ClusterDns runs in its own process (uvloop) on 127.251.250.1:53, fed 100 ClusterIP and 10
+ClusterDns runs in its own process (uvloop) on 127.69.250.1:53, fed 100 ClusterIP and 10
 headless Services through ``update()``; named (one worker thread, foreground) serves the
-same records from a generated zone on 127.251.250.2:53 (an address added to ``lo`` for the
+same records from a generated zone on 127.69.250.2:53 (an address added to ``lo`` for the
 run and removed after). Both are pinned to CPU 0; dnsperf, and this script, to CPU 1.
 Before measuring, every question of the mix is asked of both and their answers compared.
 Runs alternate; medians are printed. Latency: dnsperf's p99 at saturation, and the p50/p99
@@ -37,7 +37,7 @@ import uvloop
 
 from node_agent.dns import ENDPOINT_SLICES, SERVICES, ClusterDns
 
-OURS_IP, NAMED_IP, LATENCY_IP = "127.251.250.1", "127.251.250.2", "127.251.250.3"
+OURS_IP, NAMED_IP, LATENCY_IP = "127.69.250.1", "127.69.250.2", "127.69.250.3"
 SERVER_CPU, DNSPERF_CPU = 0, 1
 SERVICE_COUNT, HEADLESS_COUNT = 100, 10
 ZONE = "cluster.local"

@@ -25,7 +25,7 @@ from tests.unit.test_dns_lookup import HTTP, endpoint_slice, ep, service
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-SUBNET = f"127.251.{os.getpid() % 200 + 20}"  # an unusual loopback /24 per test process
+SUBNET = f"127.67.{os.getpid() % 200 + 20}"  # an unusual loopback /24 per test process
 DNS_IP, UPSTREAM_IP, SILENT_IP, OTHER_IP = (f"{SUBNET}.{n}" for n in (1, 2, 3, 4))
 
 

@@ -33,7 +33,7 @@ from tests.integration.conftest import Kubectl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
-SUBNET = f"127.252.{os.getpid() % 200 + 20}"  # an unusual loopback /24 per test process
+SUBNET = f"127.66.{os.getpid() % 200 + 20}"  # an unusual loopback /24 per test process
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 uvloop thread beside real backend servers on pod IPs; real clients (sockets bound to
 client pod IPs, curl) connect through ClusterIPs, NodePorts and load-balancer IPs.
 
-Addresses lie in ranges no kubeloop cluster slot uses (nodes 127.249.0.N, pods
-127.250.N.x, Services 127.251.x, load balancers 127.248.0.x), so the test runs beside
+Addresses lie in ranges no kubeloop cluster slot uses (nodes 127.61.0.N, pods
+127.62.N.x, Services 127.63.x, load balancers 127.64.0.x), so the test runs beside
 live clusters. Each backend answers ``<name> <peer IP>``: an HTTP GET gets it as the body,
 any other first line gets it as a greeting and then an echo of what follows.
 """
@@ -28,16 +28,16 @@ from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
-NETWORK = Network(node_cidr="127.249.0.0/24", pod_cidr="127.250.0.0/16",
-                  service_cidr="127.251.0.0/16", lb_cidr="127.248.0.0/24",
+NETWORK = Network(node_cidr="127.61.0.0/24", pod_cidr="127.62.0.0/16",
+                  service_cidr="127.63.0.0/16", lb_cidr="127.64.0.0/24",
                   node_ports_on_localhost=True)
 CONFIG = ClusterConfig(name="kpt", data_dir="/nonexistent", network=NETWORK)
-NODE_IP = "127.249.0.1"
-CLUSTER_IP = "127.251.0.10"
+NODE_IP = "127.61.0.1"
+CLUSTER_IP = "127.63.0.10"
 NODE_PORT = 32599  # rarely allocated; 127.0.0.1 is shared with any live slot-0 cluster
-PODS = {"b1": ("127.250.1.10", "kpt-node-1"), "b2": ("127.250.2.10", "kpt-node-2"),
-        "b3": ("127.250.3.10", "kpt-node-3")}
-CLIENT = "127.250.2.77"  # a client pod on node 2
+PODS = {"b1": ("127.62.1.10", "kpt-node-1"), "b2": ("127.62.2.10", "kpt-node-2"),
+        "b3": ("127.62.3.10", "kpt-node-3")}
+CLIENT = "127.62.2.77"  # a client pod on node 2
 
 
 class Harness:
@@ -173,13 +173,13 @@ def test_round_robin_keeps_client_address(kp: Harness) -> None:
     kp.update(ENDPOINT_SLICES, endpoints("b1", "b2", "b3"))
     answers = [get(CLUSTER_IP) for _ in range(6)]
     assert answers == [f"b{i} {CLIENT}" for i in (1, 2, 3, 1, 2, 3)]
-    result = curl(f"http://{CLUSTER_IP}/", "--interface", "127.250.3.99")
-    assert result.returncode == 0 and result.stdout == "b1 127.250.3.99", result.stderr
+    result = curl(f"http://{CLUSTER_IP}/", "--interface", "127.62.3.99")
+    assert result.returncode == 0 and result.stdout == "b1 127.62.3.99", result.stderr
 
 
 def test_no_endpoints_refuses_at_once(kp: Harness) -> None:
     kp.update(SERVICES, service())
-    kp.update(SERVICES, service("dns", protocol="UDP", cluster_ip="127.251.0.53"))
+    kp.update(SERVICES, service("dns", protocol="UDP", cluster_ip="127.63.0.53"))
     started = time.monotonic()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((CLUSTER_IP, 80), timeout=5, source_address=(CLIENT, 0))
@@ -188,7 +188,7 @@ def test_no_endpoints_refuses_at_once(kp: Harness) -> None:
     assert result.returncode == 7 and "Failed to connect" in result.stderr  # as on a cluster
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.settimeout(2)
-        u.connect(("127.251.0.53", 80))
+        u.connect(("127.63.0.53", 80))
         u.send(b"q")
         with pytest.raises(ConnectionRefusedError):  # the kernel's ICMP port unreachable
             u.recv(100)
@@ -217,7 +217,7 @@ def test_session_affinity_client_ip(kp: Harness) -> None:
                                 sessionAffinityConfig={"clientIP": {"timeoutSeconds": 60}}))
     kp.update(ENDPOINT_SLICES, endpoints("b1", "b2", "b3"))
     assert len({get(CLUSTER_IP) for _ in range(8)}) == 1
-    chosen = {get(CLUSTER_IP, client=f"127.250.4.{i}").split()[0] for i in range(1, 30)}
+    chosen = {get(CLUSTER_IP, client=f"127.62.4.{i}").split()[0] for i in range(1, 30)}
     assert len(chosen) > 1, "clients spread, each sticks"
 
 
@@ -226,9 +226,9 @@ def test_internal_traffic_policy_local_follows_client_node(kp: Harness) -> None:
     kp.update(ENDPOINT_SLICES, endpoints("b1", "b2"))
     # This proxy is node 1's, yet a node-2 client only reaches node 2's endpoint.
     assert {get(CLUSTER_IP) for _ in range(4)} == {f"b2 {CLIENT}"}
-    assert {get(CLUSTER_IP, client="127.250.1.50") for _ in range(4)} == {"b1 127.250.1.50"}
+    assert {get(CLUSTER_IP, client="127.62.1.50") for _ in range(4)} == {"b1 127.62.1.50"}
     with pytest.raises(ConnectionResetError):  # node 3 has no endpoint: reset at once
-        get(CLUSTER_IP, client="127.250.3.50")
+        get(CLUSTER_IP, client="127.62.3.50")
 
 
 def test_node_port_traffic_policies(kp: Harness) -> None:
@@ -247,10 +247,10 @@ def test_node_port_traffic_policies(kp: Harness) -> None:
 
 
 def test_load_balancer_ingress_ip(kp: Harness) -> None:
-    lb = {"loadBalancer": {"ingress": [{"ip": "127.248.0.7"}]}}
+    lb = {"loadBalancer": {"ingress": [{"ip": "127.64.0.7"}]}}
     kp.update(SERVICES, service(type="LoadBalancer", status=lb))
     kp.update(ENDPOINT_SLICES, endpoints("b3"))
-    assert curl("http://127.248.0.7/").stdout == f"b3 {NODE_IP}"
+    assert curl("http://127.64.0.7/").stdout == f"b3 {NODE_IP}"
     assert get(NODE_IP, NODE_PORT) == f"b3 {NODE_IP}"
 
 
@@ -264,8 +264,8 @@ def test_changes_apply_live_and_nothing_leaks(kp: Harness) -> None:
         f"{CLUSTER_IP}:80/TCP", f"{NODE_IP}:{NODE_PORT}/TCP", f"127.0.0.1:{NODE_PORT}/TCP"}
     assert get(NODE_IP, NODE_PORT) == f"b1 {NODE_IP}"
     assert _sockets_listening() - baseline == 3
-    kp.update(SERVICES, service(cluster_ip="127.251.0.11"))  # back to ClusterIP, new IP
-    assert set(map(str, kp.proxy.listening())) == {"127.251.0.11:80/TCP"}
+    kp.update(SERVICES, service(cluster_ip="127.63.0.11"))  # back to ClusterIP, new IP
+    assert set(map(str, kp.proxy.listening())) == {"127.63.0.11:80/TCP"}
     with pytest.raises(ConnectionRefusedError):
         get(NODE_IP, NODE_PORT)
     kp.delete(SERVICES, service())
@@ -359,22 +359,22 @@ async def _second_proxy() -> KubeProxy:
 
 
 def test_address_held_elsewhere_is_retried(kp: Harness) -> None:
-    blocker = socket.create_server(("127.251.0.20", 80))  # no SO_REUSEPORT: a conflict
-    kp.update(SERVICES, service(cluster_ip="127.251.0.20"))
+    blocker = socket.create_server(("127.63.0.20", 80))  # no SO_REUSEPORT: a conflict
+    kp.update(SERVICES, service(cluster_ip="127.63.0.20"))
     kp.update(ENDPOINT_SLICES, endpoints("b1"))
     assert kp.proxy.listening() == {}
     blocker.close()
     wait_for(lambda: kp.proxy.listening(), timeout=5)
-    assert get("127.251.0.20") == f"b1 {CLIENT}"
+    assert get("127.63.0.20") == f"b1 {CLIENT}"
 
 
 def test_reserved_addresses_are_left_alone(kp: Harness) -> None:
     async def make() -> KubeProxy:
-        return KubeProxy(CONFIG, 1, reserved={("127.251.0.53", 53)})
+        return KubeProxy(CONFIG, 1, reserved={("127.63.0.53", 53)})
 
     proxy = kp.call(make())
     try:
-        svc = service("dns", cluster_ip="127.251.0.53")
+        svc = service("dns", cluster_ip="127.63.0.53")
         svc["spec"]["ports"] = [{"port": 53, "protocol": p, "targetPort": 8080}
                                 for p in ("UDP", "TCP")]
         slice_ = endpoints("b1", service="dns")
@@ -384,7 +384,7 @@ def test_reserved_addresses_are_left_alone(kp: Harness) -> None:
         assert proxy.listening() == {}
         svc["spec"]["ports"][0]["port"] = 5353  # another port of the same IP is served
         kp.call(proxy.update(SERVICES, svc))
-        assert set(map(str, proxy.listening())) == {"127.251.0.53:5353/UDP"}
+        assert set(map(str, proxy.listening())) == {"127.63.0.53:5353/UDP"}
     finally:
         kp.call(proxy.close())
 
@@ -393,7 +393,7 @@ def _sockets_listening() -> int:
     """Listening TCP sockets on this proxy's addresses (ss), to see nothing leaks."""
     out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
     return sum(1 for line in out.splitlines()
-               if any(a in line for a in ("127.251.", f"{NODE_IP}:", f"127.0.0.1:{NODE_PORT} ")))
+               if any(a in line for a in ("127.63.", f"{NODE_IP}:", f"127.0.0.1:{NODE_PORT} ")))
 
 
 def test_watch_follows_a_real_apiserver(cluster: Any, kubectl: Any) -> None:

@@ -1,0 +1,250 @@
+"""Figures for the ingress controller (ingress/): requests/s and p99 latency through it,
+over HTTP and HTTPS with keep-alive, and TLS handshakes/s (a new connection per request),
+against nginx (the Debian package, one worker) configured as the same reverse proxy: the
+same backend, upstream keep-alive, the headers ingress-nginx sets, an access log line per
+request in ingress-nginx's format written to a file, the same ECDSA P-256 certificate.
+
+The backend is the emulated nginx pod (node_agent.images) under uvloop. Backend and
+proxies are pinned to CPU 0, `wrk` (Debian package wrk) to CPU 1, as the other proxy
+benchmarks pin. The two proxies take turns; medians of --runs are printed with the ratio.
+    python3 bench/ingress_proxy.py [--runs 3] [--seconds 3] [--connections 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import uvloop
+
+from kubeloop import pki
+
+SERVER_CPU, CLIENT_CPU = 0, 1
+BACKEND_IP = "127.68.0.2"
+OURS_IP = "127.68.0.10"
+NGINX_IP = "127.68.0.20"
+HOST = "bench.test"
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    log_format upstreaminfo '$remote_addr - $remote_user [$time_local] "$request" '
+        '$status $body_bytes_sent "$http_referer" "$http_user_agent" $request_length '
+        '$request_time [$proxy_upstream_name] [] $upstream_addr '
+        '$upstream_response_length $upstream_response_time $upstream_status $req_id';
+    access_log {tmp}/access.log upstreaminfo buffer=64k;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    server_tokens off;
+    keepalive_timeout 75s;
+    keepalive_requests 1000;
+    map $http_x_request_id $req_id {{ default $http_x_request_id; "" $request_id; }}
+    upstream default-bench-80 {{ server {backend}:80; keepalive 320; }}
+    server {{
+        listen {ip}:80 backlog=1024;
+        listen {ip}:443 ssl backlog=1024;
+        server_name {host};
+        ssl_certificate {tmp}/tls.crt;
+        ssl_certificate_key {tmp}/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        set $proxy_upstream_name default-bench-80;
+        location / {{
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $req_id;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Scheme $scheme;
+            proxy_set_header X-Scheme $scheme;
+            proxy_set_header Proxy "";
+            proxy_pass http://default-bench-80;
+        }}
+    }}
+}}
+"""
+
+
+def _pinned(target: Callable[..., None], *args: object) -> multiprocessing.Process:
+    def run() -> None:
+        os.sched_setaffinity(0, {SERVER_CPU})
+        target(*args)
+    process = multiprocessing.Process(target=run, daemon=True)
+    process.start()
+    return process
+
+
+def _serve_backend() -> None:
+    from kubeloop.tasks import TaskGroup
+    from node_agent.containers import Console, LogBuffer
+    from node_agent.images.httpserver import HttpService
+    from node_agent.images.logsink import LogSink
+    from node_agent.images.webservers import Nginx
+
+    async def serve() -> None:
+        sink = LogSink(Console(LogBuffer()), TaskGroup("bench-backend"))
+        service = HttpService(Nginx("1.27.5"), sink, lambda code: None)
+        server = await asyncio.get_running_loop().create_server(
+            service.protocol, BACKEND_IP, 80, backlog=1024, reuse_address=True)
+        await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
+    import base64
+
+    from ingress import IngressController
+
+    def b64(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    async def serve() -> None:
+        log = open(tmp / "ours-access.log", "a", buffering=1 << 16)
+        controller = IngressController(access_log=lambda line: log.write(line + "\n"))
+        meta = {"namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"}
+        await controller.update("networking.k8s.io/ingressclasses", {
+            "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}})
+        await controller.update("services", {"metadata": {"name": "bench", **meta}, "spec": {
+            "ports": [{"port": 80, "protocol": "TCP"}]}})
+        await controller.update("discovery.k8s.io/endpointslices", {
+            "metadata": {"name": "bench-1", **meta,
+                         "labels": {"kubernetes.io/service-name": "bench"}},
+            "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [BACKEND_IP], "conditions": {"ready": True}}]})
+        await controller.update("secrets", {
+            "metadata": {"name": "bench-tls", **meta}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": b64(tmp / "tls.crt"), "tls.key": b64(tmp / "tls.key")}})
+        await controller.update("networking.k8s.io/ingresses", {
+            "metadata": {"name": "bench", **meta, "annotations": {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "false"}},
+            "spec": {"ingressClassName": "nginx",
+                     "tls": [{"hosts": [HOST], "secretName": "bench-tls"}],
+                     "rules": [{"host": HOST, "http": {"paths": [{
+                         "path": "/", "pathType": "Prefix", "backend": {"service": {
+                             "name": "bench", "port": {"number": 80}}}}]}}]}})
+        await controller.start((OURS_IP, 80), (OURS_IP, 443))
+        ready.set()
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        await controller.close()
+        log.close()
+
+    uvloop.run(serve())
+
+
+def wait_listening(ip: str, port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((ip, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {ip}:{port}")
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float
+    p99: float  # ms
+
+
+def wrk(url: str, seconds: int, connections: int, close: bool = False) -> Load:
+    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
+               f"-d{seconds}s", "--latency", "-H", f"Host: {HOST}",
+               *(["-H", "Connection: close"] if close else []), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if re.search(r"Non-2xx or 3xx responses", out):
+        raise SystemExit(f"wrk reported errors against {url}:\n{out}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(\w+)", out, re.M)
+    if rps is None or p99 is None:
+        raise SystemExit(f"no figure in wrk's output:\n{out}")
+    return Load(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    args = parser.parse_args()
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx) or not shutil.which("wrk"):
+        raise SystemExit("needs nginx and wrk (apt-get install -y nginx wrk)")
+    with tempfile.TemporaryDirectory(prefix="kubeloop-bench-ingress-") as name:
+        tmp = Path(name)
+        ca, ca_key = pki.create_ca(datetime.datetime.now(datetime.timezone.utc))
+        cert, key = pki.issue_certificate(ca, ca_key, [HOST], [])
+        (tmp / "tls.crt").write_bytes(cert)
+        (tmp / "tls.key").write_bytes(key)
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, ip=NGINX_IP,
+                                                          backend=BACKEND_IP, host=HOST))
+        backend = _pinned(_serve_backend)
+        ready, stop = multiprocessing.Event(), multiprocessing.Event()
+        ours = _pinned(_serve_ours, tmp, ready, stop)
+        ref = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), nginx, "-c",
+                                str(tmp / "nginx.conf"), "-p", str(tmp)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_listening(BACKEND_IP, 80)
+            if not ready.wait(20):
+                raise SystemExit("the ingress controller did not start")
+            wait_listening(NGINX_IP, 80)
+            results: dict[tuple[str, str], list[Load]] = {}
+            paths = [("http keep-alive", "http://{ip}/", False),
+                     ("https keep-alive", "https://{ip}/", False),
+                     ("https new connection per request", "https://{ip}/", True)]
+            for _ in range(args.runs):
+                for label, url, close in paths:
+                    for who, ip in (("kubeloop", OURS_IP), ("nginx", NGINX_IP)):
+                        load = wrk(url.format(ip=ip), args.seconds,
+                                   args.connections if not close else 20, close)
+                        results.setdefault((label, who), []).append(load)
+            print(f"medians of {args.runs} runs of {args.seconds}s, wrk -t1 "
+                  f"-c{args.connections} (-c20 for new connections)")
+            for label, _, _ in paths:
+                mine, theirs = results[(label, "kubeloop")], results[(label, "nginx")]
+                m_rps = statistics.median(r.rps for r in mine)
+                n_rps = statistics.median(r.rps for r in theirs)
+                m_p99 = statistics.median(r.p99 for r in mine)
+                n_p99 = statistics.median(r.p99 for r in theirs)
+                unit = "handshakes/s" if "new" in label else "req/s"
+                print(f"{label:34s} kubeloop {m_rps:8.0f} {unit} p99 {m_p99:6.2f} ms | "
+                      f"nginx {n_rps:8.0f} {unit} p99 {n_p99:6.2f} ms | "
+                      f"ratio {m_rps / n_rps:.2f}x")
+        finally:
+            stop.set()
+            ref.terminate()
+            ref.wait(10)
+            ours.join(10)
+            for process in (ours, backend):
+                if process.is_alive():
+                    process.terminate()
+                    process.join(5)
+
+
+if __name__ == "__main__":
+    main()

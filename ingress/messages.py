@@ -1,0 +1,297 @@
+"""HTTP messages as ingress-nginx writes them, with no I/O: the request head sent to a
+backend (X-Forwarded-*, X-Real-IP, X-Request-ID), the response head sent to a client,
+nginx's own pages (404, 413, 502, 503, ...) byte for byte, the 308 to https, request
+targets reduced to the path routing matches, and the access log line in ingress-nginx's
+default ``log-format-upstream``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import unquote
+
+CRLF = b"\r\n"
+# Request headers the proxy sets itself or that only concern one hop (RFC 9110 7.6.1,
+# plus the proxy's own X-Forwarded family and httpoxy's Proxy, which ingress-nginx clears).
+_REQUEST_DROPPED = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"expect", b"proxy", b"x-request-id", b"x-real-ip",
+    b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-proto",
+    b"x-forwarded-scheme", b"x-scheme", b"x-original-forwarded-for",
+})
+# nginx hides the backend's Server (ingress-nginx clears its own too) and owns framing.
+_RESPONSE_DROPPED = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|"
+                               rb"transfer-encoding|server|trailer|(upgrade)):[^\r]*")
+
+Headers = list[tuple[bytes, bytes]]  # (name, value) as received
+
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus} | {
+    503: "Service Temporarily Unavailable", 504: "Gateway Time-out",
+    413: "Request Entity Too Large", 414: "Request-URI Too Large", 302: "Moved Temporarily"}
+_STATUS_LINES = {code: b"HTTP/1.1 %d %s" % (code, phrase.encode())
+                 for code, phrase in _REASONS.items()}
+
+
+def reason(status: int) -> str:
+    """nginx's reason phrases (a few differ from Python's)."""
+    return _REASONS.get(status, "Unknown")
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d Unknown" % status
+
+
+def page(status: int, detail: str = "") -> bytes:
+    """nginx's built-in error page for a status, CRLF line ends as nginx sends them."""
+    title = f"{status} {detail or reason(status)}"
+    lines = ["<html>", f"<head><title>{title}</title></head>", "<body>",
+             f"<center><h1>{status} {reason(status)}</h1></center>"]
+    if detail:
+        lines.append(f"<center>{detail}</center>")
+    lines += ["<hr><center>nginx</center>", "</body>", "</html>", ""]
+    return "\r\n".join(lines).encode()
+
+
+HEADERS_TOO_LARGE = "Request Header Or Cookie Too Large"  # nginx's 400 for big heads
+
+
+class Clock:
+    """A time format applied once per second (the Date header, the log's time)."""
+
+    def __init__(self, fmt: str) -> None:
+        self._fmt = fmt
+        self._second = -1
+        self._value = ""
+
+    def __call__(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._value = time.strftime(self._fmt, time.gmtime(second))
+        return self._value
+
+
+class HttpDate:
+    """The Date header value, formatted once per second."""
+
+    def __init__(self) -> None:
+        self._clock = Clock("%a, %d %b %Y %H:%M:%S GMT")
+        self._second = -1
+        self._value = b""
+
+    def __call__(self, now: float) -> bytes:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._value = self._clock(now).encode()
+        return self._value
+
+
+_LOG_TIME = Clock("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def error_response(status: int, date: bytes, *, keep_alive: bool, detail: str = "",
+                   location: str = "", head_only: bool = False) -> bytes:
+    """A response of the proxy's own: nginx's page, or the redirect page with Location."""
+    body = page(status, detail)
+    head = [status_line(status), b"Date: " + date,
+            b"Content-Type: text/html", b"Content-Length: %d" % len(body),
+            b"Connection: keep-alive" if keep_alive else b"Connection: close"]
+    if location:
+        head.append(b"Location: " + location.encode("latin-1", "replace"))
+    return CRLF.join(head) + CRLF + CRLF + (b"" if head_only else body)
+
+
+def https_location(host: str, https_port: int, target: str) -> str:
+    """Where ssl-redirect sends a request: same host and URI on the https port."""
+    port = "" if https_port == 443 else f":{https_port}"
+    return f"https://{host}{port}{target}"
+
+
+def split_host(value: str) -> str:
+    """The Host header reduced to what servers match: lower case, no port, no final dot."""
+    host = value.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[:end + 1] if end > 0 else host
+    colon = host.rfind(":")
+    if colon >= 0:
+        host = host[:colon]
+    return host.rstrip(".")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A request-target split for routing: ``path`` is decoded and normalised (what nginx
+    matches locations against); ``raw`` is forwarded as received."""
+
+    path: str
+    query: str
+    raw: str
+    host: str = ""  # from an absolute-form target, which overrides Host
+
+
+def parse_target(raw: str) -> Target | None:
+    """None when the target is not something nginx accepts (400)."""
+    host = ""
+    if not raw.startswith("/"):
+        lowered = raw[:8].lower()
+        if lowered.startswith(("http://", "https://")):
+            rest = raw.split("://", 1)[1]
+            slash = rest.find("/")
+            host, raw = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
+        elif raw == "*":
+            return Target("/", "", raw)
+        else:
+            return None
+    path, _, query = raw.partition("?")
+    path = path.partition("#")[0]
+    if "%" in path:
+        path = unquote(path, errors="surrogateescape")
+    if "//" in path or "/." in path:
+        normal = normalize_path(path)
+        if normal is None:
+            return None
+        path = normal
+    return Target(path, query, raw, host)
+
+
+def normalize_path(path: str) -> str | None:
+    """nginx's URI normalisation: merged slashes, "." and ".." resolved; None when ".."
+    climbs above the root (nginx answers 400)."""
+    out: list[str] = []
+    parts = path.split("/")
+    for part in parts[1:-1]:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+        else:
+            out.append(part)
+    last = parts[-1]
+    if last == "..":
+        if not out:
+            return None
+        out.pop()
+        last = ""
+    elif last == ".":
+        last = ""
+    return "/" + "".join(p + "/" for p in out) + last
+
+
+# Request headers the proxy reads (first value wins).
+_NOTED = frozenset({b"host", b"x-request-id", b"expect", b"upgrade", b"content-length",
+                    b"transfer-encoding", b"user-agent", b"referer", b"x-forwarded-for"})
+
+
+def sort_request_headers(headers: Headers) -> tuple[dict[bytes, bytes], list[bytes]]:
+    """One pass over a request's headers: the values the proxy needs (by lower-case
+    name), and the header lines to pass on to the backend unchanged."""
+    noted: dict[bytes, bytes] = {}
+    kept: list[bytes] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _NOTED:
+            noted.setdefault(lowered, value)
+        elif lowered not in _REQUEST_DROPPED:
+            kept.append(name + b": " + value)
+    return noted, kept
+
+
+def request_head(method: bytes, target: bytes, kept: list[bytes], *, host: bytes,
+                 client_ip: bytes, port: bytes, scheme: bytes, request_id: bytes,
+                 length: int | None, forwarded_for: bytes | None = None,
+                 upgrade: bytes = b"") -> bytes:
+    """The head sent to the backend, as ingress-nginx's proxy_set_header lines make it.
+    ``length``: the body's Content-Length, None for a chunked body (re-chunked)."""
+    out = [method + b" " + target + b" HTTP/1.1", b"Host: " + host,
+           b"X-Request-ID: " + request_id, b"X-Real-IP: " + client_ip,
+           b"X-Forwarded-For: " + client_ip, b"X-Forwarded-Host: " + host,
+           b"X-Forwarded-Port: " + port, b"X-Forwarded-Proto: " + scheme,
+           b"X-Forwarded-Scheme: " + scheme, b"X-Scheme: " + scheme]
+    if forwarded_for is not None:
+        out.append(b"X-Original-Forwarded-For: " + forwarded_for)
+    out += kept
+    if length is None:
+        out.append(b"Transfer-Encoding: chunked")
+    elif length:
+        out.append(b"Content-Length: %d" % length)
+    if upgrade:
+        out += [b"Connection: upgrade", b"Upgrade: " + upgrade]
+    out.append(CRLF)
+    return CRLF.join(out)
+
+
+def response_fields(head: bytes, start: int = 0) -> tuple[bytes, bytes, int]:
+    """A backend's response head found in ``head`` from ``start``: its field block (each
+    line led by CRLF, the status line and the blank line left out), the block in lower
+    case, and where the head ends. Working on the whole block with bytes methods, not
+    per header, is what keeps relaying a response cheap."""
+    end = head.find(b"\r\n\r\n", start)
+    block = head[head.find(b"\r\n", start):end] if end >= 0 else b""
+    return block, block.lower(), end + 4
+
+
+def response_head(status: int, block: bytes, lowered: bytes, *, date: bytes,
+                  keep_alive: bool, chunked: bool, upgrade: bool = False) -> bytes:
+    """The head sent to the client for a backend's response: its fields less the hop-by-hop
+    ones and Server, with a Date and the proxy's own framing."""
+    pieces, kept_from = [], 0
+    for m in _RESPONSE_DROPPED.finditer(lowered):
+        if upgrade and m.group(1):
+            continue  # the Upgrade header of a 101 goes on
+        pieces.append(block[kept_from:m.start()])
+        kept_from = m.end()
+    if pieces:
+        pieces.append(block[kept_from:])
+        block = b"".join(pieces)
+    out = [status_line(status)]
+    if b"\r\ndate:" not in lowered:
+        out.append(b"\r\nDate: " + date)
+    out.append(block)
+    if upgrade:
+        out.append(b"\r\nConnection: upgrade")
+    else:
+        if chunked:
+            out.append(b"\r\nTransfer-Encoding: chunked")
+        out.append(b"\r\nConnection: keep-alive" if keep_alive else b"\r\nConnection: close")
+    out.append(b"\r\n\r\n")
+    return b"".join(out)
+
+
+@dataclass
+class LogEntry:
+    """One request as the access log line needs it."""
+
+    remote_addr: str
+    time: float  # epoch seconds when the request started
+    request_line: str
+    status: int
+    body_bytes_sent: int
+    referer: str
+    user_agent: str
+    request_length: int
+    request_time: float
+    upstream_name: str
+    upstream_addr: str = "-"
+    upstream_response_length: str = "-"
+    upstream_response_time: str = "-"
+    upstream_status: str = "-"
+    request_id: str = ""
+
+
+def access_line(e: LogEntry) -> str:
+    """ingress-nginx's default log-format-upstream."""
+    local = _LOG_TIME(e.time)
+    return (f'{e.remote_addr} - - [{local}] "{e.request_line}" {e.status} '
+            f'{e.body_bytes_sent} "{e.referer or "-"}" "{e.user_agent or "-"}" '
+            f"{e.request_length} {e.request_time:.3f} [{e.upstream_name}] [] "
+            f"{e.upstream_addr} {e.upstream_response_length} {e.upstream_response_time} "
+            f"{e.upstream_status} {e.request_id}")
