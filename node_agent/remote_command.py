@@ -18,6 +18,9 @@ from node_agent.terminal import LineDiscipline
 
 log = logging.getLogger(__name__)
 
+CLIENT_SETTLE = 0.5  # seconds an interactive client has to speak before output goes out
+QUIET_SETTLE = 0.03  # ... and a client that sends nothing
+
 
 class Session:
     def __init__(self, ws: web.WebSocketResponse, opts: StreamOptions, what: str) -> None:
@@ -27,11 +30,21 @@ class Session:
         self.protocol = ws.ws_protocol
         self.terminal = LineDiscipline() if opts.tty else None
         self._send_lock = asyncio.Lock()
+        # kubectl starts reading before it has set up its streams and drops what arrives
+        # for a stream it does not know yet ("Unknown stream id"). An interactive client
+        # speaks first (terminal size, stdin) once they exist; others get a moment.
+        self._heard = asyncio.Event()
+        self._settle = CLIENT_SETTLE if opts.tty or opts.stdin else QUIET_SETTLE
 
     # --- to the client -------------------------------------------------------------------
     async def send(self, channel: int, data: bytes) -> None:
         if self.ws.closed:
             return
+        if data and not self._heard.is_set():
+            try:
+                await asyncio.wait_for(self._heard.wait(), self._settle)
+            except asyncio.TimeoutError:
+                self._heard.set()
         async with self._send_lock:
             try:
                 await self.ws.send_bytes(channels.encode(channel, data))
@@ -55,6 +68,7 @@ class Session:
         """Until the client closes: stdin data into ``stdin`` (typed keys through the
         terminal, whose echo goes back on stdout), its close signal or ^D as EOF."""
         async for msg in self.ws:
+            self._heard.set()
             if msg.type != WSMsgType.BINARY:
                 continue
             decoded = channels.decode(msg.data, self.protocol)
