@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
+import os
 import ssl
 import statistics
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,3 +45,37 @@ def summary(label: str, samples: list[float], unit: str = "ms", scale: float = 1
     values = sorted(s * scale for s in samples)
     return (f"{label}: median {statistics.median(values):.1f} {unit}, min {values[0]:.1f}, "
             f"max {values[-1]:.1f} ({len(values)} runs)")
+
+
+SERVER_CPU, CLIENT_CPU = 0, 1  # servers under test and load generators never share a core
+
+
+def pinned(target: Callable[..., None], *args: object) -> multiprocessing.Process:
+    """Run ``target(*args)`` in a daemon process pinned to SERVER_CPU."""
+    def run() -> None:
+        os.sched_setaffinity(0, {SERVER_CPU})
+        target(*args)
+    process = multiprocessing.Process(target=run, daemon=True)
+    process.start()
+    return process
+
+
+def serve_emulated_nginx(ip: str, port: int) -> None:
+    """The emulated nginx image's HTTP service alone (no cluster), under uvloop: a
+    backend for the proxy benches."""
+    import uvloop
+
+    from kubeloop.tasks import TaskGroup
+    from node_agent.containers import Console, LogBuffer
+    from node_agent.images.httpserver import HttpService
+    from node_agent.images.logsink import LogSink
+    from node_agent.images.webservers import Nginx
+
+    async def serve() -> None:
+        sink = LogSink(Console(LogBuffer()), TaskGroup("bench-nginx"))
+        service = HttpService(Nginx("1.27.5"), sink, lambda code: None)
+        server = await asyncio.get_running_loop().create_server(
+            service.protocol, ip, port, backlog=1024, reuse_address=True)
+        await server.serve_forever()
+
+    uvloop.run(serve())

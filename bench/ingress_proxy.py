@@ -24,16 +24,15 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvloop
 
+from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx
 from kubeloop import pki
 
-SERVER_CPU, CLIENT_CPU = 0, 1
 BACKEND_IP = "127.68.0.2"
 OURS_IP = "127.68.0.10"
 NGINX_IP = "127.68.0.20"
@@ -85,32 +84,6 @@ http {{
     }}
 }}
 """
-
-
-def _pinned(target: Callable[..., None], *args: object) -> multiprocessing.Process:
-    def run() -> None:
-        os.sched_setaffinity(0, {SERVER_CPU})
-        target(*args)
-    process = multiprocessing.Process(target=run, daemon=True)
-    process.start()
-    return process
-
-
-def _serve_backend() -> None:
-    from kubeloop.tasks import TaskGroup
-    from node_agent.containers import Console, LogBuffer
-    from node_agent.images.httpserver import HttpService
-    from node_agent.images.logsink import LogSink
-    from node_agent.images.webservers import Nginx
-
-    async def serve() -> None:
-        sink = LogSink(Console(LogBuffer()), TaskGroup("bench-backend"))
-        service = HttpService(Nginx("1.27.5"), sink, lambda code: None)
-        server = await asyncio.get_running_loop().create_server(
-            service.protocol, BACKEND_IP, 80, backlog=1024, reuse_address=True)
-        await server.serve_forever()
-
-    uvloop.run(serve())
 
 
 def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
@@ -202,9 +175,9 @@ def main() -> None:
         (tmp / "tls.key").write_bytes(key)
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, ip=NGINX_IP,
                                                           backend=BACKEND_IP, host=HOST))
-        backend = _pinned(_serve_backend)
+        backend = pinned(serve_emulated_nginx, BACKEND_IP, 80)
         ready, stop = multiprocessing.Event(), multiprocessing.Event()
-        ours = _pinned(_serve_ours, tmp, ready, stop)
+        ours = pinned(_serve_ours, tmp, ready, stop)
         ref = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), nginx, "-c",
                                 str(tmp / "nginx.conf"), "-p", str(tmp)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

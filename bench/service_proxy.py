@@ -26,17 +26,16 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvloop
 
+from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx
 from kubeloop.config import ClusterConfig, Network
 from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
-SERVER_CPU, CLIENT_CPU = 0, 1
 NETWORK = Network(node_cidr="127.77.250.0/24", pod_cidr="127.78.0.0/16",
                   service_cidr="127.79.0.0/16", lb_cidr="127.77.249.0/24",
                   node_ports_on_localhost=False)
@@ -51,31 +50,6 @@ CHUNK = 4 << 20
 
 
 # --- the processes under test -------------------------------------------------------------
-
-def _pinned(target: Callable[..., None], *args: object) -> multiprocessing.Process:
-    def run() -> None:
-        os.sched_setaffinity(0, {SERVER_CPU})
-        target(*args)
-    process = multiprocessing.Process(target=run, daemon=True)
-    process.start()
-    return process
-
-def _serve_nginx() -> None:
-    from kubeloop.tasks import TaskGroup
-    from node_agent.containers import Console, LogBuffer
-    from node_agent.images.httpserver import HttpService
-    from node_agent.images.logsink import LogSink
-    from node_agent.images.webservers import Nginx
-
-    async def serve() -> None:
-        sink = LogSink(Console(LogBuffer()), TaskGroup("bench-nginx"))
-        service = HttpService(Nginx("1.27.5"), sink, lambda code: None)
-        server = await asyncio.get_running_loop().create_server(
-            service.protocol, BACKEND_IP, HTTP, backlog=511, reuse_address=True)
-        await server.serve_forever()
-
-    uvloop.run(serve())
-
 
 def _serve_bulk() -> None:
     """Sends TRANSFER bytes to each client, one at a time (a readiness probe that hangs
@@ -319,7 +293,7 @@ def _many_services(count: int, out: multiprocessing.connection.Connection) -> No
 
 def many_services(count: int) -> tuple[float, int, float, float, float]:
     receiver, sender = multiprocessing.Pipe(duplex=False)
-    process = _pinned(_many_services, count, sender)
+    process = pinned(_many_services, count, sender)
     try:
         if not receiver.poll(120):
             raise SystemExit("the 1,000-Service proxy did not report")
@@ -340,8 +314,8 @@ def main() -> None:
     args = parser.parse_args()
     os.sched_setaffinity(0, {CLIENT_CPU})
     ready, stop = multiprocessing.Event(), multiprocessing.Event()
-    proxy = _pinned(_serve_proxy, ready, stop)
-    backends = [_pinned(_serve_nginx), _pinned(_serve_bulk)]
+    proxy = pinned(_serve_proxy, ready, stop)
+    backends = [pinned(serve_emulated_nginx, BACKEND_IP, HTTP), pinned(_serve_bulk)]
     with tempfile.NamedTemporaryFile("w", suffix=".cfg") as cfg:
         cfg.write(HAPROXY_CONFIG)
         cfg.flush()
