@@ -20,7 +20,7 @@ from apiserver import (discovery, fields, openapi, paths, printing, protobuf, pr
                        store)
 from apiserver import status as errors
 from apiserver.resources import Resource
-from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
+from kubeloop.object_selectors import SelectorError, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from apiserver import status as errors
 from apiserver.controllers.nodes import NODES, NodeLifecycle
 from apiserver.events import Recorder
 from apiserver.resources import RESOURCES
-from apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
+from kubeloop.object_selectors import SelectorError, parse_field_selector, parse_label_selector
 from proto import kubeloop_pb2 as pb
 from proto import kubeloop_pb2_grpc as pb_grpc
 

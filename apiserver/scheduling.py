@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from apiserver import selectors
+from kubeloop import object_selectors as selectors
 
 NO_NODES_MESSAGE = "no nodes available to schedule pods"
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from apiserver import selectors
-from apiserver.selectors import SelectorError
+from kubeloop import object_selectors as selectors
+from kubeloop.object_selectors import SelectorError
 
 QUALIFIED_NAME_HELP = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "

@@ -5,7 +5,8 @@
 ``LabelSelector``; ``parse_field_selector`` (fields.ParseSelector plus the apiserver's
 field-label check) turns text into a ``FieldSelector``. Both then answer ``matches()``
 over plain objects. Errors are ``SelectorError`` carrying upstream's message, which the
-server answers as 400 BadRequest.
+server answers as 400 BadRequest. Shared: the apiserver lists and watches with them, the
+node agents' NetworkPolicy evaluator selects pods and namespaces with them.
 """
 
 from __future__ import annotations
