@@ -8,7 +8,15 @@ in as kubeadm installs it: the `kube-dns` Service on the DNS ClusterIP, the `cor
 Deployment (with its ConfigMap and ServiceAccount). Later starts leave them alone, so a
 user who deletes or scales them is not overruled on restart. The endpoints controller
 lists the coredns pods as the kube-dns endpoints; the node agents serve the ClusterIP's
-port 53 themselves (node_agent/dns), the coredns pods relay to them."""
+port 53 themselves (node_agent/dns), the coredns pods relay to them.
+
+The ingress add-on goes in on that first start too, as minikube's `ingress` addon shows
+it: the IngressClass `nginx` (the default class), the namespace `ingress-nginx` with the
+NodePort Service `ingress-nginx-controller` and a Deployment of that name whose pod stands
+for the controller. The controller itself is the supervisor's `ingress` process on the
+cluster's ingress address (`network.ingress_ip`, ports 80 and 443), so the Service has
+no selector: its Endpoints (mirrored to a slice) name that address, and kube-proxy
+forwards the NodePorts there."""
 
 from __future__ import annotations
 
@@ -25,12 +33,20 @@ ENDPOINT_SLICES = require("discovery.k8s.io", "v1", "endpointslices")
 CONFIG_MAPS = require("", "v1", "configmaps")
 SERVICE_ACCOUNTS = require("", "v1", "serviceaccounts")
 DEPLOYMENTS = require("apps", "v1", "deployments")
+INGRESS_CLASSES = require("networking.k8s.io", "v1", "ingressclasses")
 
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 # minikube's count (kubeadm runs 2): one pod, as `kubectl get pods -n kube-system` shows in
 # the minikube tutorials, and every node agent answers the ClusterIP anyway.
 COREDNS_REPLICAS = 1
 DNS_LABELS = {"k8s-app": "kube-dns"}
+
+INGRESS_NAMESPACE = "ingress-nginx"
+INGRESS_CONTROLLER = "ingress-nginx-controller"
+INGRESS_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.11.3"
+INGRESS_LABELS = {"app.kubernetes.io/component": "controller",
+                  "app.kubernetes.io/instance": "ingress-nginx",
+                  "app.kubernetes.io/name": "ingress-nginx"}
 
 
 async def ensure(reg: registry.Registry) -> None:
@@ -61,6 +77,8 @@ async def ensure(reg: registry.Registry) -> None:
     if first_start:
         for res, body in cluster_dns(net):
             await _create(reg, res, "kube-system", body)
+        for res, ns, body in ingress_addon(net):
+            await _create(reg, res, ns, body)
 
 
 def cluster_dns(net: Network) -> list[tuple[registry.Resource, dict[str, Any]]]:
@@ -89,6 +107,63 @@ def cluster_dns(net: Network) -> list[tuple[registry.Resource, dict[str, Any]]]:
             },
         }),
     ]
+
+
+def ingress_addon(net: Network) -> list[tuple[registry.Resource, str, dict[str, Any]]]:
+    """minikube's ingress addon for this network, in creation order: (resource,
+    namespace, object)."""
+    ns, name = INGRESS_NAMESPACE, INGRESS_CONTROLLER
+    ports = [("http", 80), ("https", 443)]
+    return [
+        (INGRESS_CLASSES, "", {
+            "metadata": {"name": "nginx", "labels": dict(INGRESS_LABELS), "annotations": {
+                "ingressclass.kubernetes.io/is-default-class": "true"}},
+            "spec": {"controller": "k8s.io/ingress-nginx"}}),
+        (registry.NAMESPACES, "", {"metadata": {"name": ns, "labels": {
+            "app.kubernetes.io/instance": "ingress-nginx",
+            "app.kubernetes.io/name": "ingress-nginx"}}}),
+        (registry.SERVICES, ns, {
+            "metadata": {"name": name, "labels": dict(INGRESS_LABELS)},
+            "spec": {"type": "NodePort", "ipFamilies": ["IPv4"], "ports": [
+                {"name": p, "port": n, "protocol": "TCP", "targetPort": n, "appProtocol": p}
+                for p, n in ports]}}),
+        (ENDPOINTS, ns, {
+            "metadata": {"name": name, "labels": dict(INGRESS_LABELS)},
+            "subsets": [{"addresses": [{"ip": net.ingress_ip}],
+                         "ports": [{"name": p, "port": n, "protocol": "TCP"}
+                                   for p, n in ports]}]}),
+        (DEPLOYMENTS, ns, {
+            "metadata": {"name": name, "labels": dict(INGRESS_LABELS)},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": dict(INGRESS_LABELS)},
+                "template": {"metadata": {"labels": {**INGRESS_LABELS,
+                                                    "gcp-auth-skip-secret": "true"}},
+                             "spec": _ingress_pod_spec(ns, name)}}}),
+    ]
+
+
+def _ingress_pod_spec(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{
+            "name": "controller",
+            "image": INGRESS_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "args": ["/nginx-ingress-controller", f"--election-id={ns}-leader",
+                     "--controller-class=k8s.io/ingress-nginx", "--ingress-class=nginx",
+                     f"--publish-service=$(POD_NAMESPACE)/{name}",
+                     f"--configmap=$(POD_NAMESPACE)/{name}"],
+            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {
+                         "fieldPath": "metadata.name"}}},
+                    {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {
+                         "fieldPath": "metadata.namespace"}}}],
+            "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"},
+                      {"containerPort": 443, "name": "https", "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
+        }],
+    }
 
 
 def _pod_spec() -> dict[str, Any]:

@@ -239,6 +239,7 @@ class NodeService(pb_grpc.NodeServiceServicer):
             return await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                        f"event type {request.type!r} is not Normal or Warning")
         await self.recorder.record(stored.obj, request.type, request.reason, request.message,
-                                   "kubelet", field_path=request.field_path,
+                                   request.component or "kubelet",
+                                   field_path=request.field_path,
                                    host=request.node_name)
         return pb.EventResponse()

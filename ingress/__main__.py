@@ -1,8 +1,34 @@
-"""Entry point placeholder: the ingress controller process arrives with its own issue."""
+"""Entry point: ``python -m ingress --data-dir DIR`` (started by the supervisor)."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
 import sys
 
+from kubeloop import logs
+from kubeloop.config import ClusterConfig, ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingress",
+                                     description="kubeloop's ingress controller (ingress-nginx).")
+    parser.add_argument("--data-dir", required=True, help="cluster data dir (with cluster.json)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    try:
+        config = ClusterConfig.load(args.data_dir)
+        config.validate()
+    except ConfigError as e:
+        print(f"ingress: {e}", file=sys.stderr)
+        return 2
+    logs.setup("ingress", args.verbose)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # access log
+    from ingress.server import serve
+
+    logs.install_event_loop()
+    return asyncio.run(serve(config))
+
+
 if __name__ == "__main__":
-    print("ingress: the ingress controller is not part of this kubeloop version yet",
-          file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main())

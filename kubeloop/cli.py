@@ -102,6 +102,8 @@ def status_report(
                 health = "unknown"
             else:
                 health = "Ready" if config.node_name(n) in ready_nodes else "NotReady"
+        elif p.name == "ingress":
+            address, health = net.ingress_ip, "-"
         else:
             address, health = "-", "-"
         rows.append([p.name, str(p.pid or "-"), process_state(p), address, health])
@@ -265,9 +267,7 @@ def cmd_process(args: argparse.Namespace, reg: registry.Registry) -> int:
         print(message, flush=True)
         if op is control.Op.START and message.startswith("Started"):
             took = control.wait_process_ready(config, args.process, args.timeout)
-            what = "apiserver ready" if args.process == "apiserver" else \
-                f"node {config.node_name(int(args.process.removeprefix('node-')))} Ready"
-            print(f"{what} in {took:.1f}s")
+            print(f"{control.ready_message(config, args.process)} in {took:.1f}s")
     except control.ControlError as e:
         raise ConfigError(str(e)) from e
     return 0

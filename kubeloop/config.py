@@ -29,6 +29,8 @@ class Network:
     service_cidr: str = "127.96.0.0/16"
     lb_cidr: str = "127.200.0.0/24"
     apiserver_ip: str = "127.10.0.254"
+    # The ingress controller's own address (ports 80 and 443): the Ingresses' ADDRESS.
+    ingress_ip: str = "127.10.0.253"
     api_port: int = 6443
     grpc_port: int = 6444
     node_port_range: str = "30000-32767"
@@ -46,6 +48,7 @@ class Network:
             service_cidr=f"127.{96 + index}.0.0/16",
             lb_cidr=f"127.200.{index}.0/24",
             apiserver_ip=f"127.10.{index}.254",
+            ingress_ip=f"127.10.{index}.253",
             node_ports_on_localhost=index == 0,
         )
 

@@ -32,11 +32,12 @@ SUPERVISOR = "supervisor"  # the supervisor's own name in status, reports and er
 CHILD_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 PROBE_INTERVAL = 0.05  # seconds between health checks
 KUBELET_PORT = 10250  # a node agent listens there once up (its Node's daemonEndpoints)
+INGRESS_HTTP_PORT = 80  # the ingress controller listens there (network.ingress_ip) once up
 
 
 def process_names(config: ClusterConfig) -> list[str]:
     """The children ``kubeloop status`` lists and ``control`` accepts, in start order."""
-    return ["apiserver", *(f"node-{n}" for n in range(1, config.nodes + 1))]
+    return ["apiserver", *(f"node-{n}" for n in range(1, config.nodes + 1)), "ingress"]
 
 
 # --- the protocol: pure decisions ------------------------------------------------------
@@ -239,13 +240,14 @@ def wait_process_ready(config: ClusterConfig, name: str, timeout: float) -> floa
     """Block until a (re)started child is healthy; seconds it took.
 
     apiserver: ``/readyz`` answers ok. node-N: its kubelet port accepts connections (the
-    new agent is up) and the apiserver has the node Ready. ControlError if the child
-    ends meanwhile or the time runs out.
+    new agent is up) and the apiserver has the node Ready. ingress: its HTTP port accepts
+    connections. ControlError if the child ends meanwhile or the time runs out.
     """
     check_process(name, process_names(config))
     began = time.monotonic()
     prober = probe.Prober(config)
-    node = config.node_name(int(name.removeprefix("node-"))) if name != "apiserver" else ""
+    net = config.network
+    node = config.node_name(int(name.removeprefix("node-"))) if name.startswith("node-") else ""
     while True:
         state = read_state(config)
         if state is not None and name in state.exit_codes:
@@ -254,14 +256,28 @@ def wait_process_ready(config: ClusterConfig, name: str, timeout: float) -> floa
         if name == "apiserver":
             if prober.readyz():
                 return time.monotonic() - began
-        elif _listening(config.network.node_ip(int(name.removeprefix("node-"))),
+        elif name == "ingress":
+            if _listening(net.ingress_ip, INGRESS_HTTP_PORT):
+                return time.monotonic() - began
+        elif _listening(net.node_ip(int(name.removeprefix("node-"))),
                         KUBELET_PORT) and node in prober.ready_nodes():
             return time.monotonic() - began
         if time.monotonic() - began > timeout:
-            what = "/readyz does not answer ok" if name == "apiserver" else f"{node} not Ready"
+            what = {"apiserver": "/readyz does not answer ok",
+                    "ingress": f"nothing listens on {net.ingress_ip}:{INGRESS_HTTP_PORT}"
+                    }.get(name, f"{node} not Ready")
             raise ControlError(f"{name}: {what} after {timeout:g}s; "
                                f"see its log: {config.logs / (name + '.log')}")
         time.sleep(PROBE_INTERVAL)
+
+
+def ready_message(config: ClusterConfig, name: str) -> str:
+    """What ``wait_process_ready`` waited for, for ``kubeloop process start``'s last line."""
+    if name == "apiserver":
+        return "apiserver ready"
+    if name == "ingress":
+        return f"ingress listening on {config.network.ingress_ip}:{INGRESS_HTTP_PORT}"
+    return f"node {config.node_name(int(name.removeprefix('node-')))} Ready"
 
 
 def _listening(ip: str, port: int) -> bool:

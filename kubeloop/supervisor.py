@@ -59,11 +59,11 @@ MAX_REQUEST = 1024  # bytes in a request line
 
 def child_commands(config: ClusterConfig, python: str) -> dict[str, list[str]]:
     """Process name (as ``control.process_names`` has them) -> argv, apiserver first (it
-    is started first)."""
+    is started first), then the node agents and the ingress controller."""
     argvs = [[python, "-m", "apiserver", "--data-dir", config.data_dir]] + [
         [python, "-m", "node_agent", "--data-dir", config.data_dir, "--node", str(n)]
         for n in range(1, config.nodes + 1)
-    ]
+    ] + [[python, "-m", "ingress", "--data-dir", config.data_dir]]
     return dict(zip(control.process_names(config), argvs, strict=True))
 
 

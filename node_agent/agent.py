@@ -18,14 +18,14 @@ import signal
 import grpc
 import orjson
 
-from kubeloop import logs
+from kubeloop import grpc_client, logs
 from kubeloop.config import ClusterConfig
+from kubeloop.follow import Follower, follow
 from kubeloop.tasks import TaskGroup
-from node_agent import client, kubelet, objects
+from node_agent import kubelet, objects
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
 from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
-from node_agent.follow import Follower, follow
 from node_agent.kube_proxy import KubeProxy
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
@@ -66,7 +66,7 @@ class Agent:
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._last_ip: str | None = None  # the pod IP handed out last
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
-        self._channel, self._stub = client.connect(config)
+        self._channel, self._stub = grpc_client.connect(config)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.tasks.spawn("status-sync", self.statuses.run())

@@ -23,7 +23,7 @@ class ObjectCache:
             return decode_secret(obj)
         return {k: str(v) for k, v in (obj.get("data") or {}).items()}
 
-    # --- the follower side (node_agent.follow) ---
+    # --- the follower side (kubeloop.follow) ---
     def update(self, resource: str, obj: dict) -> None:
         self._data[resource][self._key(obj)] = self._text(resource, obj)
 

@@ -139,20 +139,22 @@ class FinishDeletionResponse(_message.Message):
     def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
 
 class EventRequest(_message.Message):
-    __slots__ = ("object", "type", "reason", "message", "field_path", "node_name")
+    __slots__ = ("object", "type", "reason", "message", "field_path", "node_name", "component")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FIELD_PATH_FIELD_NUMBER: _ClassVar[int]
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
     object: ObjectRef
     type: str
     reason: str
     message: str
     field_path: str
     node_name: str
-    def __init__(self, object: _Optional[_Union[ObjectRef, _Mapping]] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., field_path: _Optional[str] = ..., node_name: _Optional[str] = ...) -> None: ...
+    component: str
+    def __init__(self, object: _Optional[_Union[ObjectRef, _Mapping]] = ..., type: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., field_path: _Optional[str] = ..., node_name: _Optional[str] = ..., component: _Optional[str] = ...) -> None: ...
 
 class EventResponse(_message.Message):
     __slots__ = ()

@@ -63,7 +63,7 @@ class KubeProxy:
     """Serves every Service of the cluster on this node (see README.md for the model).
 
     Call ``update``/``delete`` with watch events of ``SERVICES`` and ``ENDPOINT_SLICES``,
-    ``resync`` with a kind's full list after a (re)connect (node_agent/follow.py does it
+    ``resync`` with a kind's full list after a (re)connect (kubeloop/follow.py does it
     for the agent); ``close`` at shutdown.
     """
 

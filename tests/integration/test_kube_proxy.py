@@ -23,7 +23,7 @@ import pytest
 import uvloop
 
 from kubeloop.config import ClusterConfig, Network
-from node_agent.follow import follow
+from kubeloop.follow import follow
 from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -400,7 +400,7 @@ def test_watch_follows_a_real_apiserver(cluster: Any, kubectl: Any) -> None:
     """The watch path end to end: kubectl creates a pod, a Service and its EndpointSlice
     in a real cluster; a KubeProxy following the apiserver over gRPC serves the
     ClusterIP, and the Service's deletion closes it."""
-    from node_agent import client
+    from kubeloop import grpc_client as client
 
     kubectl("run", "web", "--image=nginx", "--port=80")
     pod_ip = wait_for(lambda: kubectl("get", "pod", "web", "-o",

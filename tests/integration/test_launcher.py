@@ -124,7 +124,7 @@ def test_up_status_kubeconfig_down(kubeloop: Run, home: Path) -> None:
 
     status = kubeloop("status", "--name", "three")
     assert [line.split()[0] for line in status.stdout.splitlines()[2:-1]] == [
-        "supervisor", "apiserver", "node-1", "node-2", "node-3"
+        "supervisor", "apiserver", "node-1", "node-2", "node-3", "ingress"
     ]  # fmt: skip
     assert status.stdout.splitlines()[-1] == "Healthy: apiserver ready, 3/3 nodes Ready"
 
@@ -142,7 +142,7 @@ def test_up_status_kubeconfig_down(kubeloop: Run, home: Path) -> None:
     pids = processes(data_dir)
     down = kubeloop("down", "--name", "three")
     assert down.stdout.strip() == (
-        'Stopped cluster "three": supervisor, apiserver, node-1, node-2, node-3'
+        'Stopped cluster "three": supervisor, apiserver, node-1, node-2, node-3, ingress'
     )
     assert_all_gone(pids, config)
     assert not slot_claimed(config.slot), "the supervisor's exit ends the claim"
@@ -386,7 +386,7 @@ def test_process_stop_kill_start(kubeloop: Run, home: Path) -> None:
     unknown = kubeloop("process", "stop", "node-3", "--name", "drill", check=False)
     assert (unknown.returncode, unknown.stderr) == (1, (
         "kubeloop: no process named 'node-3' in this cluster; "
-        "choose one of: apiserver, node-1, node-2\n"))
+        "choose one of: apiserver, node-1, node-2, ingress\n"))
 
     pids = {**{f"first-{k}": v for k, v in first.items()}, **processes(data_dir)}
     kubeloop("down", "--name", "drill")

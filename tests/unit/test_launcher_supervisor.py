@@ -17,6 +17,7 @@ def test_child_commands() -> None:
         "apiserver": ["py", "-m", "apiserver", "--data-dir", "/d"],
         "node-1": ["py", "-m", "node_agent", "--data-dir", "/d", "--node", "1"],
         "node-2": ["py", "-m", "node_agent", "--data-dir", "/d", "--node", "2"],
+        "ingress": ["py", "-m", "ingress", "--data-dir", "/d"],
     }
 
 

@@ -15,7 +15,7 @@ from kubeloop.config import ClusterConfig
 from kubeloop.control import Action, ControlError, ControlRequest, Op, Plan
 
 CONFIG = ClusterConfig(name="demo", data_dir="/d", nodes=2)
-NAMES = ["apiserver", "node-1", "node-2"]
+NAMES = ["apiserver", "node-1", "node-2", "ingress"]
 
 
 def test_process_names_follow_the_start_order() -> None:
@@ -23,24 +23,34 @@ def test_process_names_follow_the_start_order() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "message"),
+    [("apiserver", "apiserver ready"), ("node-2", "node demo-node-2 Ready"),
+     ("ingress", "ingress listening on 127.10.0.253:80")],
+    ids=["apiserver", "node", "ingress"])
+def test_ready_message(name: str, message: str) -> None:
+    assert control.ready_message(CONFIG, name) == message
+
+
+@pytest.mark.parametrize(
     ("line", "expected"),
     [
         ("stop node-1\n", ControlRequest(Op.STOP, "node-1")),
         ("kill apiserver", ControlRequest(Op.KILL, "apiserver")),
+        ("stop ingress", ControlRequest(Op.STOP, "ingress")),
         ("  start   node-2 \r\n", ControlRequest(Op.START, "node-2")),
         ("restart node-1", "unknown operation 'restart'; use one of: start, stop, kill"),
         ("STOP node-1", "unknown operation 'STOP'; use one of: start, stop, kill"),
         ("stop node-9", "no process named 'node-9' in this cluster; "
-                        "choose one of: apiserver, node-1, node-2"),
+                        "choose one of: apiserver, node-1, node-2, ingress"),
         ("stop supervisor", "the supervisor is the cluster itself: stop it with kubeloop "
                             "down, start it with kubeloop up; choose one of: apiserver, "
-                            "node-1, node-2"),
+                            "node-1, node-2, ingress"),
         ("stop", "expected one line 'start|stop|kill NAME', got 'stop'"),
         ("", "expected one line 'start|stop|kill NAME', got ''"),
         ("stop node-1 node-2", "expected one line 'start|stop|kill NAME', "
                                "got 'stop node-1 node-2'"),
     ],
-    ids=["stop", "kill-no-newline", "start-extra-spaces", "unknown-op", "ops-are-lower-case",
+    ids=["stop", "kill-no-newline", "stop-ingress", "start-extra-spaces", "unknown-op", "ops-are-lower-case",
          "unknown-process", "supervisor-is-not-a-child", "missing-name", "empty",
          "two-names"],
 )  # fmt: skip

@@ -1,5 +1,6 @@
-"""The agent's gRPC connection to the apiserver: TLS with the cluster CA, the node token
-on every call, fast reconnects (the apiserver may start after the agent)."""
+"""A cluster process's gRPC connection to the apiserver (node agents, the ingress
+controller): TLS with the cluster CA, the node token on every call, fast reconnects (the
+apiserver may start after them)."""
 
 from __future__ import annotations
 
