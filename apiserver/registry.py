@@ -134,6 +134,22 @@ class Registry:
             obj.setdefault("status", {"loadBalancer": {}})
         elif res.kind in ("Deployment", "ReplicaSet"):
             obj["status"] = {}
+        elif res.kind == "Ingress":
+            self._default_ingress_class(obj)
+
+    def _default_ingress_class(self, ingress: dict) -> None:
+        """The DefaultIngressClass admission plugin: an Ingress that names no class gets
+        the default IngressClass (the newest one, if several claim to be default)."""
+        spec = ingress.setdefault("spec", {})
+        annotations = ingress["metadata"].get("annotations") or {}
+        if spec.get("ingressClassName") or "kubernetes.io/ingress.class" in annotations:
+            return
+        defaults = [s.obj for s in self.store.iter("networking.k8s.io/ingressclasses")
+                    if (s.obj["metadata"].get("annotations") or {}).get(
+                        "ingressclass.kubernetes.io/is-default-class") == "true"]
+        if defaults:
+            newest = max(defaults, key=lambda c: c["metadata"].get("creationTimestamp", ""))
+            spec["ingressClassName"] = newest["metadata"]["name"]
 
     def _allocate_service(self, svc: dict, old: dict | None) -> None:
         others = [s.obj for s in self.store.iter(SERVICES.key)

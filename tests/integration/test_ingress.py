@@ -61,6 +61,8 @@ def test_host_rules_missing_backends_and_node_ports(cluster: Cluster, kubectl: K
     ip = cluster.config.network.ingress_ip
     wait_for(lambda: ip in kubectl("get", "ingress", "multihost"), what="the ADDRESS column")
     assert f"{foo},{bar}" in kubectl("get", "ingress", "multihost")
+    # No class given: the default IngressClass is filled in, as the admission plugin does.
+    assert kubectl.json("get", "ingress", "multihost")["spec"]["ingressClassName"] == "nginx"
     wait_for(lambda: "Welcome to nginx!" in curl(cluster, f"http://{foo}/", foo).stdout,
              what="foo's pod behind the ingress")
     wait_for(lambda: "It works!" in curl(cluster, f"http://{bar}/", bar).stdout,
