@@ -26,7 +26,9 @@ from node_agent import kubelet, objects
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
 from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
+from node_agent.enforcement import Enforcer, SyncGate
 from node_agent.kube_proxy import KubeProxy
+from node_agent.netpol import PODS, POLICIES, PolicyIndex
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
 from proto import kubeloop_pb2 as pb
@@ -59,10 +61,18 @@ class Agent:
         self.dns = ClusterDns(net.cluster_domain, net.dns_ip, DNS_PORT, config.dns.upstreams,
                               config.dns.hosts)
         self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)})
+        # NetworkPolicy: enforced with calico (the default), not with flannel, as there.
+        enforcing = config.cni == "calico"
+        self.policies = PolicyIndex()
+        self.enforcer = Enforcer(self.policies if enforcing else None, net.service_cidr)
+        self.policies_synced = SyncGate({POLICIES, PODS, NAMESPACES}, open_now=not enforcing)
+        netpol: list[Follower] = [self.policies, self.policies_synced] if enforcing else []
         self.followers: dict[str, list[Follower]] = {
             SERVICES: [self.proxy, self.dns], ENDPOINT_SLICES: [self.proxy, self.dns],
-            NAMESPACES: [self.dns],
+            NAMESPACES: [self.dns, *netpol],
             **{resource: [self.objects] for resource in objects.RESOURCES.values()}}
+        if enforcing:
+            self.followers.update({POLICIES: netpol, PODS: netpol})
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._last_ip: str | None = None  # the pod IP handed out last
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
@@ -137,6 +147,8 @@ class Agent:
                 assert listed is not None
                 for uid in set(self.runtimes) - set(listed):  # deleted while we were away
                     await self._stop_pod(uid)
+                # A pod never serves before this node knows every policy that selects it.
+                await self.policies_synced.ready.wait()
                 self._start_pods([p for uid, p in listed.items() if uid not in self.runtimes])
                 listed = None
                 self.statuses.retry_now()
@@ -183,7 +195,7 @@ class Agent:
                 log.info("pod %s/%s ran under an earlier agent; starting it again",
                          meta["namespace"], meta["name"])
             runtime = PodRuntime(pod, self.node, ip, self.directory, self.report,
-                                 self.objects.lookup, self.event)
+                                 self.objects.lookup, self.event, self.enforcer)
             self.runtimes[meta["uid"]] = runtime
             log.info("starting pod %s/%s on %s", meta["namespace"], meta["name"], ip)
             self.tasks.spawn(f"start-{meta['namespace']}/{meta['name']}", _start(runtime),

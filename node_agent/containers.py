@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 LOG_LINES = 10_000  # per container, like a rotated container log
 
@@ -26,6 +27,16 @@ class Resolver:
                 f"options ndots:{self.ndots}\n")
 
 
+class Admission(Protocol):
+    """NetworkPolicy at the pod's edges (node_agent/enforcement.py)."""
+
+    def egress_allowed(self, source: str, destination: str, port: int,
+                       protocol: str) -> bool: ...
+
+    def guarded(self, factory: Callable[[], Any], pod_ip: str,
+                port: int) -> Callable[[], Any]: ...
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a process in the pod is on the network: connections leave from ``pod_ip``,
@@ -38,6 +49,7 @@ class Identity:
     resolver: Resolver
     env: dict[str, str] = field(default_factory=dict)
     hosts: tuple[tuple[str, str], ...] = ()  # (ip, names) lines of /etc/hosts
+    admission: Admission | None = None  # NetworkPolicy: None lets everything pass
 
     def etc_hosts(self) -> str:
         lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost",

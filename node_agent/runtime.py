@@ -8,13 +8,14 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from node_agent import environment, images, toolbox
-from node_agent.containers import (Console, ContainerContext, ContainerHandle, Directory,
-                                   Identity, LogBuffer, Resolver, Running, Streams)
+from node_agent.containers import (Admission, Console, ContainerContext, ContainerHandle,
+                                   Directory, Identity, LogBuffer, Resolver, Running,
+                                   Streams)
 from node_agent.toolbox.fs import FileSystem
 from node_agent.probes import ProbeSpec, Tracker, check
 
@@ -93,7 +94,8 @@ class PodRuntime:
     def __init__(self, pod: dict, node: NodeInfo, ip: str, directory: Directory,
                  report: Callable[[PodRuntime], Awaitable[None]],
                  lookup: environment.Lookup | None = None,
-                 events: EventSink | None = None) -> None:
+                 events: EventSink | None = None,
+                 admission: Admission | None = None) -> None:
         self.pod = pod
         self.node = node
         self.ip = ip
@@ -101,6 +103,7 @@ class PodRuntime:
         self._report = report
         self._lookup = lookup  # ConfigMaps and Secrets of env sources
         self._events = events
+        self._admission = admission  # NetworkPolicy at this pod's edges
         meta = pod["metadata"]
         self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
         self.started_at = now_rfc3339()
@@ -118,7 +121,7 @@ class PodRuntime:
         hosts = tuple((a.get("ip", ""), "\t".join(a.get("hostnames") or []))
                       for a in spec.get("hostAliases") or [])
         return Identity(self.ip, self.name, self.namespace, hostname,
-                        Resolver(self.node.dns_ip, search), {}, hosts)
+                        Resolver(self.node.dns_ip, search), {}, hosts, self._admission)
 
     def _pod_for_env(self) -> dict:
         pod = dict(self.pod)
@@ -137,8 +140,7 @@ class PodRuntime:
         except environment.ConfigError as e:
             env, error = {}, str(e)
         command, args = environment.command_line(spec, env)
-        identity = Identity(self.ip, self.name, self.namespace, self.identity.hostname,
-                            self.identity.resolver, env, self.identity.hosts)
+        identity = replace(self.identity, env=env)
         return ContainerContext(identity, spec["name"], spec.get("image", ""), command, args,
                                 spec.get("ports") or [], console, bool(spec.get("tty"))), error
 

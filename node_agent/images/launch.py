@@ -130,6 +130,8 @@ class _Serving:
             transport, _ = await loop.create_datagram_endpoint(factory, local_addr=(ip, port))
             self.servers.append(transport)
             return
+        if self.ctx.identity.admission is not None:
+            factory = self.ctx.identity.admission.guarded(factory, ip, port)
         self.servers.append(await loop.create_server(factory, ip, port, reuse_address=True,
                                                      backlog=BACKLOG))
 

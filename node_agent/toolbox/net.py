@@ -15,6 +15,9 @@ from node_agent.containers import Identity
 from node_agent.toolbox import httpwire
 
 
+DROPPED_WAIT = 130.0  # what Linux's SYN retries take before a dropped connect fails
+
+
 class ConnectError(Exception):
     """``kind``: "refused", "timeout", "unreachable", "reset", "cert", "tls" or "other";
     ``str()`` is the strerror-like text."""
@@ -54,7 +57,13 @@ def os_error(e: OSError) -> ConnectError:
 
 async def connect(identity: Identity, ip: str, port: int,
                   timeout: float | None = None) -> Connection:
-    """A TCP connection from the pod IP to ip:port within ``timeout`` seconds."""
+    """A TCP connection from the pod IP to ip:port within ``timeout`` seconds. One that
+    NetworkPolicy denies is dropped: it times out, as on Calico."""
+    admission = identity.admission
+    if admission is not None and not admission.egress_allowed(identity.pod_ip, ip, port,
+                                                              "TCP"):
+        await asyncio.sleep(DROPPED_WAIT if timeout is None else timeout)
+        raise ConnectError("timeout", "Connection timed out")
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
