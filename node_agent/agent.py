@@ -60,11 +60,12 @@ class Agent:
         # style: it keeps answering while the apiserver is away.
         self.dns = ClusterDns(net.cluster_domain, net.dns_ip, DNS_PORT, config.dns.upstreams,
                               config.dns.hosts)
-        self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)})
         # NetworkPolicy: enforced with calico (the default), not with flannel, as there.
         enforcing = config.cni == "calico"
         self.policies = PolicyIndex()
         self.enforcer = Enforcer(self.policies if enforcing else None, net.service_cidr)
+        self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)},
+                               admit=self.enforcer.allowed if enforcing else None)
         self.policies_synced = SyncGate({POLICIES, PODS, NAMESPACES}, open_now=not enforcing)
         netpol: list[Follower] = [self.policies, self.policies_synced] if enforcing else []
         self.followers: dict[str, list[Follower]] = {

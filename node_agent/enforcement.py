@@ -1,6 +1,7 @@
 """Where NetworkPolicy verdicts (node_agent/netpol) meet sockets. Ingress is judged at the
 destination pod's listeners by the true source address (kube-proxy keeps the client pod's
-IP); egress when a pod opens a connection (the exec toolbox, command containers). A
+IP); egress when a pod opens a connection (the exec toolbox, command containers) and,
+for Service traffic, in kube-proxy once the endpoint is chosen. A
 denied TCP connection is dropped, as Calico does: the kernel accepts it but nothing ever
 answers, so the client times out (`wget: download timed out`). Each denial is a line of
 the flow log (logger ``node_agent.flows``)."""
@@ -44,9 +45,8 @@ class Enforcer:
         return verdict.allowed
 
     def egress_allowed(self, source: str, destination: str, port: int, protocol: str) -> bool:
-        """A connection a pod opens. Service addresses pass here: their traffic is judged
-        at the endpoint's listener, after kube-proxy picked it (egress rules against the
-        endpoint are not applied yet)."""
+        """A connection a pod opens. Service addresses pass here: kube-proxy judges that
+        traffic once it has picked the endpoint, as iptables does after DNAT."""
         try:
             if ipaddress.ip_address(destination) in self._services:
                 return True

@@ -103,6 +103,9 @@ class Context:
     node_name: Callable[[int], str]  # node number -> node name
     tasks: TaskGroup
     udp_idle: float  # seconds a UDP flow lives without traffic
+    # NetworkPolicy, judged once the endpoint is chosen (as iptables does after DNAT):
+    # (client IP, endpoint IP, port, protocol) -> allowed. None lets everything pass.
+    admit: Callable[[str, str, int, str], bool] | None = None
 
     def client_node(self, client_ip: str) -> str:
         """The node a client runs on: the one whose pod range or node IP holds its

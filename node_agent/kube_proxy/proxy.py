@@ -14,7 +14,7 @@ import asyncio
 import logging
 import resource
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
@@ -68,7 +68,8 @@ class KubeProxy:
     """
 
     def __init__(self, config: ClusterConfig, index: int, *, udp_idle: float = UDP_IDLE,
-                 reserved: Collection[tuple[str, int]] = ()) -> None:
+                 reserved: Collection[tuple[str, int]] = (),
+                 admit: Callable[[str, str, int, str], bool] | None = None) -> None:
         """``index``: this node's number. ``reserved``: (IP, port) pairs other servers of
         the agent bind themselves (the cluster DNS on the kube-dns ClusterIP:53), which
         the proxy never binds, so it does not join their SO_REUSEPORT group."""
@@ -79,7 +80,7 @@ class KubeProxy:
         self.tasks = TaskGroup(f"kube-proxy {self.node.name}")
         self._context = Context(self.node.name,
                                 rules.NodeMap.of(network.node_cidr, network.pod_cidr),
-                                config.node_name, self.tasks, udp_idle)
+                                config.node_name, self.tasks, udp_idle, admit)
         self._services: dict[ObjectKey, dict] = {}
         self._slices: dict[ObjectKey, dict] = {}
         self._slice_owner: dict[ObjectKey, ObjectKey] = {}

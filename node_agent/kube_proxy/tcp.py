@@ -17,6 +17,7 @@ from typing import cast
 
 from node_agent.kube_proxy.listeners import BACKLOG, Listener, bound_socket, upstream_socket
 from node_agent.kube_proxy.rules import Endpoint
+from node_agent.enforcement import DROP_HOLD
 from node_agent.kube_proxy.selection import EndpointKey
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -89,6 +90,11 @@ class _Relay:
             return
         transport.pause_reading()
         endpoint, source = route
+        admit = self.listener.context.admit
+        if admit is not None and not admit(peer[0], endpoint.ip, endpoint.port, "TCP"):
+            self.done = True  # NetworkPolicy drops it: silent, then reset
+            asyncio.get_running_loop().call_later(DROP_HOLD, reset, transport)
+            return
         self.key = (endpoint.ip, endpoint.port)
         self.port.add(self.key, self)
         self.listener.context.tasks.spawn("tcp-connect", self._connect(endpoint, source),

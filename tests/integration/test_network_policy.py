@@ -71,4 +71,10 @@ def test_ingress_and_egress_policies_on_real_connections(kubectl: Kubectl) -> No
     policy(kubectl, "no-egress", {"podSelector": {"matchLabels": {"role": "frontend"}},
                                   "policyTypes": ["Egress"]})
     wait_for(lambda: not reaches(kubectl, "frontend", web), what="egress denied")
+    assert not reaches(kubectl, "frontend", cluster_ip)  # judged after the endpoint is picked
     assert reaches(kubectl, "other", web)
+    policy(kubectl, "egress-to-web", {
+        "podSelector": {"matchLabels": {"role": "frontend"}}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]})
+    wait_for(lambda: reaches(kubectl, "frontend", cluster_ip), what="egress to web allowed")
+    assert reaches(kubectl, "frontend", web)
