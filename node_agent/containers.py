@@ -33,8 +33,8 @@ class Admission(Protocol):
     def egress_allowed(self, source: str, destination: str, port: int,
                        protocol: str) -> bool: ...
 
-    def guarded(self, factory: Callable[[], Any], pod_ip: str,
-                port: int) -> Callable[[], Any]: ...
+    def guarded(self, factory: Callable[[], Any], pod_ip: str, port: int,
+                protocol: str) -> Callable[[], Any]: ...
 
 
 @dataclass(frozen=True)

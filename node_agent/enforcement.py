@@ -54,11 +54,14 @@ class Enforcer:
             return True
         return self.allowed(source, destination, port, protocol)
 
-    def guarded(self, factory: Callable[[], asyncio.BaseProtocol], pod_ip: str,
-                port: int) -> Callable[[], asyncio.BaseProtocol]:
-        """A listener's protocol factory that judges each new connection first."""
+    def guarded(self, factory: Callable[[], Any], pod_ip: str, port: int,
+                protocol: str) -> Callable[[], Any]:
+        """A listener's protocol factory that judges each new connection (TCP) or each
+        datagram (UDP; verdicts are cached, so that costs a dictionary lookup) first."""
         if self.index is None:
             return factory
+        if protocol == "UDP":
+            return lambda: _DatagramGuard(factory(), self, pod_ip, port)
         return lambda: _Guard(factory, self, pod_ip, port)
 
 
@@ -87,6 +90,29 @@ class _Guard(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+
+class _DatagramGuard(asyncio.DatagramProtocol):
+    """Passes the datagrams NetworkPolicy allows to the real protocol; drops the rest."""
+
+    def __init__(self, inner: Any, enforcer: Enforcer, pod_ip: str, port: int) -> None:
+        self._inner = inner
+        self._enforcer = enforcer
+        self._pod_ip = pod_ip
+        self._port = port
+
+    def connection_made(self, transport: Any) -> None:
+        self._inner.connection_made(transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._enforcer.allowed(addr[0], self._pod_ip, self._port, "UDP"):
+            self._inner.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self._inner.error_received(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
 
 
 class SyncGate:

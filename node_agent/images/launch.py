@@ -126,12 +126,12 @@ class _Serving:
                 else relay.stream_protocol
         else:
             factory = functools.partial(DatagramService, app, self.sink)
+        if self.ctx.identity.admission is not None:
+            factory = self.ctx.identity.admission.guarded(factory, ip, port, listener.protocol)
         if listener.protocol == "UDP":
             transport, _ = await loop.create_datagram_endpoint(factory, local_addr=(ip, port))
             self.servers.append(transport)
             return
-        if self.ctx.identity.admission is not None:
-            factory = self.ctx.identity.admission.guarded(factory, ip, port)
         self.servers.append(await loop.create_server(factory, ip, port, reuse_address=True,
                                                      backlog=BACKLOG))
 

@@ -5,6 +5,7 @@ denied connection is dropped, so the client times out as seed 003 shows."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -78,3 +79,31 @@ def test_ingress_and_egress_policies_on_real_connections(kubectl: Kubectl) -> No
         "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]})
     wait_for(lambda: reaches(kubectl, "frontend", cluster_ip), what="egress to web allowed")
     assert reaches(kubectl, "frontend", web)
+
+
+def test_udp_datagrams_are_dropped_when_denied(kubectl: Kubectl) -> None:
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "udp", "labels": {"app": "udp"}},
+        "spec": {"containers": [{
+            "name": "netexec", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52",
+            "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
+            "ports": [{"containerPort": 8081, "protocol": "UDP"}]}]}}))
+    ip = wait_for(lambda: (s := kubectl.json("get", "pod", "udp")["status"]).get("phase")
+                  == "Running" and s.get("podIP"), timeout=20, what="udp Running")
+
+    def answer() -> bytes:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.3)
+            s.sendto(b"hostname", (ip, 8081))
+            try:
+                return s.recv(100)
+            except OSError:
+                return b""
+
+    assert wait_for(answer, what="a UDP answer") == b"udp"
+    policy(kubectl, "deny-udp", {"podSelector": {"matchLabels": {"app": "udp"}},
+                                 "policyTypes": ["Ingress"]})
+    wait_for(lambda: answer() == b"", what="datagrams dropped")
+    policy(kubectl, "allow-udp", {"podSelector": {"matchLabels": {"app": "udp"}},
+                                  "ingress": [{"ports": [{"port": 8081, "protocol": "UDP"}]}]})
+    assert wait_for(answer, what="datagrams allowed again") == b"udp"
