@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from node_agent.netpol import NAMESPACES, PODS, POLICIES, Direction, PolicyIndex
+from kubeloop.netpol import NAMESPACES, PODS, POLICIES, Direction, PolicyIndex
 
 TIERS = ("web", "api", "db")
 PORTS = ((80, "TCP"), (443, "TCP"), (8080, "TCP"), (5432, "TCP"), (53, "UDP"), (9100, "TCP"))

@@ -292,6 +292,35 @@ def cmd_list(args: argparse.Namespace, reg: registry.Registry) -> int:
     return 0
 
 
+POLICY_LISTS = ("/apis/networking.k8s.io/v1/networkpolicies", "/api/v1/pods",
+                "/api/v1/namespaces")
+
+
+def cmd_policy_check(args: argparse.Namespace, reg: registry.Registry) -> int:
+    """Would a new connection pass the cluster's NetworkPolicies? Same evaluator as the
+    agents, no traffic; exit 0 when allowed, 1 when denied."""
+    from kubeloop import netpol  # the evaluator: only this command needs it
+
+    config = _require_config(_entry(reg, args.name))
+    try:
+        port, protocol = netpol.parse_port(args.port)
+    except ValueError as e:
+        raise ConfigError(f"policy check: {e}") from e
+    prober = probe.Prober(config, timeout=10)
+    lists = [prober.items(path) for path in POLICY_LISTS]
+    if any(items is None for items in lists):
+        raise ConfigError(f'cluster "{config.name}" does not answer; check it with: '
+                          f"kubeloop status --name {config.name}")
+    policies, pods, namespaces = (items or [] for items in lists)
+    try:
+        verdict = netpol.policy_check(policies, pods, namespaces, args.source,
+                                      args.destination, port, protocol, args.namespace)
+    except (netpol.EndpointError, netpol.PolicyError, ValueError) as e:
+        raise ConfigError(f"policy check: {e}") from e
+    print(f"{args.source} -> {args.destination}:{port}/{protocol}: {verdict.describe()}")
+    return 0 if verdict.allowed else 1
+
+
 def cmd_kubeconfig(args: argparse.Namespace, reg: registry.Registry) -> int:
     print(_require_file(reg, args.name, lambda c: c.kubeconfig))
     return 0
@@ -396,6 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                          help=f"seconds start waits for health (default {DEFAULT_TIMEOUT:g})")
     process.set_defaults(run=cmd_process)
+
+    policy = sub.add_parser("policy", help="NetworkPolicy tools").add_subparsers(
+        dest="policy_command", required=True, metavar="check")
+    check = policy.add_parser(
+        "check", help="would a new connection pass the NetworkPolicies? (no traffic)",
+        description="Answers from the same evaluator the node agents enforce with: exit 0 "
+        "when the connection would be allowed, 1 when denied, with the policies that "
+        "decided.")
+    check.add_argument("source", metavar="FROM", help="NAMESPACE/POD, POD or an IP address")
+    check.add_argument("destination", metavar="TO", help="NAMESPACE/POD, POD or an IP address")
+    check.add_argument("port", metavar="PORT[/PROTOCOL]", help="e.g. 80 or 53/udp")
+    check.add_argument("-n", "--namespace", default="default",
+                       help="namespace of pods given without one (default: default)")
+    check.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    check.set_defaults(run=cmd_policy_check)
 
     listing = sub.add_parser("list", help="registered clusters and their state")
     listing.set_defaults(run=cmd_list)

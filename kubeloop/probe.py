@@ -48,6 +48,17 @@ class Prober:
             return None
         return doc if isinstance(doc, dict) else None
 
+    def items(self, path: str) -> list[dict[str, Any]] | None:
+        """The items of a list (e.g. ``/api/v1/pods``), or None without an answer."""
+        status, body = self._get(path, authenticated=True)
+        if status != 200:
+            return None
+        try:
+            items = json.loads(body).get("items")
+        except (ValueError, AttributeError):
+            return None
+        return items if isinstance(items, list) else None
+
     def ready_nodes(self) -> set[str]:
         return ready_node_names(self.nodes() or {})
 

@@ -28,7 +28,7 @@ from node_agent.handover import Carried, assign_ips, carried_over, continue_stat
 from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
 from node_agent.enforcement import Enforcer, SyncGate
 from node_agent.kube_proxy import KubeProxy
-from node_agent.netpol import PODS, POLICIES, PolicyIndex
+from kubeloop.netpol import PODS, POLICIES, PolicyIndex
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
 from proto import kubeloop_pb2 as pb

@@ -1,4 +1,4 @@
-"""Where NetworkPolicy verdicts (node_agent/netpol) meet sockets. Ingress is judged at the
+"""Where NetworkPolicy verdicts (kubeloop/netpol) meet sockets. Ingress is judged at the
 destination pod's listeners by the true source address (kube-proxy keeps the client pod's
 IP); egress when a pod opens a connection (the exec toolbox, command containers) and,
 for Service traffic, in kube-proxy once the endpoint is chosen. A
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from node_agent.netpol import EndpointError, PolicyIndex
+from kubeloop.netpol import EndpointError, PolicyIndex
 
 log = logging.getLogger(__name__)
 flows = logging.getLogger("node_agent.flows")

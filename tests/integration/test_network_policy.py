@@ -5,7 +5,10 @@ denied connection is dropped, so the client times out as seed 003 shows."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -33,6 +36,16 @@ def policy(kubectl: Kubectl, name: str, spec: dict) -> None:
         "metadata": {"name": name}, "spec": spec}))
 
 
+def policy_check(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubeloop policy check` against the test's cluster and namespace."""
+    cluster = kubectl.cluster
+    return subprocess.run(
+        [sys.executable, "-m", "kubeloop", "policy", "check", *args, "--name", cluster.name,
+         "-n", kubectl.namespace or "default"],
+        env={**os.environ, "KUBELOOP_HOME": str(cluster.registry.home)},
+        capture_output=True, text=True, timeout=30)
+
+
 def reaches(kubectl: Kubectl, client: str, ip: str) -> bool:
     result = kubectl.run("exec", client, "--", "wget", "-q", "-T", "1", "-O", "-",
                          f"http://{ip}/", check=False)
@@ -53,12 +66,18 @@ def test_ingress_and_egress_policies_on_real_connections(kubectl: Kubectl) -> No
     wait_for(lambda: not reaches(kubectl, "other", web), what="default deny applied")
     assert not reaches(kubectl, "frontend", web)
 
+    check = policy_check(kubectl, "frontend", "web", "80")
+    assert check.returncode == 1 and "DENIED at ingress" in check.stdout
+    assert "isolated by default-deny" in check.stdout
+
     policy(kubectl, "allow-frontend", {
         "podSelector": {"matchLabels": {"app": "web"}},
         "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
                      "ports": [{"port": 80}]}]})
     wait_for(lambda: reaches(kubectl, "frontend", web), what="frontend allowed")
     assert not reaches(kubectl, "other", web)
+    check = policy_check(kubectl, f"{kubectl.namespace}/frontend", "web", "80/tcp")
+    assert check.returncode == 0 and "ingress: allowed by allow-frontend" in check.stdout
 
     # Through a Service the endpoint still sees the client pod's IP, so the same holds.
     kubectl("expose", "pod", "web", "--port=80")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from node_agent.netpol import PolicyIndex, Reason
-from node_agent.netpol.index import PODS
+from kubeloop.netpol import PolicyIndex, Reason
+from kubeloop.netpol.index import PODS
 from tests.unit.test_netpol_matrix import (
     DENY_ALL, DENY_EGRESS, DENY_INGRESS, ONLY_XA, match, netpol, node_ip, pod_ip, pod_object,
     world)

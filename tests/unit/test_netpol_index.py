@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from node_agent.netpol import (
+from kubeloop.netpol import (
     Direction, DirectionVerdict, EndpointError, External, Pod, PolicyIndex, Reason, Verdict)
-from node_agent.netpol.index import NAMESPACES, PODS, POLICIES
+from kubeloop.netpol.index import NAMESPACES, PODS, POLICIES
 from tests.unit.test_netpol_matrix import (
     DENY_ALL, DENY_INGRESS, ONLY_XA, match, namespace_object, netpol, pod_ip, pod_object, world)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from node_agent.netpol import PolicyIndex
-from node_agent.netpol.index import NAMESPACES, PODS, POLICIES
+from kubeloop.netpol import PolicyIndex
+from kubeloop.netpol.index import NAMESPACES, PODS, POLICIES
 
 NAMESPACE_NAMES = ("x", "y", "z")
 POD_NAMES = ("a", "b", "c")

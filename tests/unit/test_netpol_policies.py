@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from kubeloop.object_selectors import EVERYTHING
-from node_agent.netpol import (
+from kubeloop.netpol import (
     EndpointError, External, Pod, PolicyError, parse_port, policy_check, resolve, truth_table)
-from node_agent.netpol.check import load
-from node_agent.netpol.policies import IPBlock, PodPeer, PolicyPort, Rule, compile_policy
+from kubeloop.netpol.check import load
+from kubeloop.netpol.policies import IPBlock, PodPeer, PolicyPort, Rule, compile_policy
 from tests.unit.test_netpol_matrix import (
     DENY_INGRESS, ONLY_XA, match, namespace_object, netpol, pod_ip, pod_object)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from node_agent.netpol.policies import Peer, Policy, Rule
+from kubeloop.netpol.policies import Peer, Policy, Rule
 
 Selection = tuple[tuple[str, tuple[Rule, ...]], ...]  # (policy name, its rules), by name
 # The rules admitting one port: (policy name, the rule's peers (None: all), the rule when

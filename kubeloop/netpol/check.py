@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from node_agent.netpol.endpoints import PROTOCOLS, Endpoint, EndpointError
-from node_agent.netpol.index import NAMESPACES, PODS, POLICIES, PolicyIndex
-from node_agent.netpol.verdicts import Verdict
+from kubeloop.netpol.endpoints import PROTOCOLS, Endpoint, EndpointError
+from kubeloop.netpol.index import NAMESPACES, PODS, POLICIES, PolicyIndex
+from kubeloop.netpol.verdicts import Verdict
 
 
 def resolve(index: PolicyIndex, end: str, namespace: str = "default") -> Endpoint:

@@ -22,13 +22,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from node_agent.netpol.endpoints import (
+from kubeloop.netpol.endpoints import (
     PROTOCOLS, Endpoint, EndpointError, External, Pod, namespace_labels, object_key,
     pod_from_object)
-from node_agent.netpol.evaluation import decide
-from node_agent.netpol.identities import Identity
-from node_agent.netpol.policies import Policy, PolicyError, compile_policy
-from node_agent.netpol.verdicts import Verdict
+from kubeloop.netpol.evaluation import decide
+from kubeloop.netpol.identities import Identity
+from kubeloop.netpol.policies import Policy, PolicyError, compile_policy
+from kubeloop.netpol.verdicts import Verdict
 
 log = logging.getLogger(__name__)
 

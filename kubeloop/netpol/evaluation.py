@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from node_agent.netpol.endpoints import NAME_LABEL, Endpoint, Pod
-from node_agent.netpol.identities import Identity
-from node_agent.netpol.policies import IPBlock
-from node_agent.netpol.verdicts import Direction, DirectionVerdict, Reason, Verdict
+from kubeloop.netpol.endpoints import NAME_LABEL, Endpoint, Pod
+from kubeloop.netpol.identities import Identity
+from kubeloop.netpol.policies import IPBlock
+from kubeloop.netpol.verdicts import Direction, DirectionVerdict, Reason, Verdict
 
 NOT_A_POD = DirectionVerdict(Reason.NOT_A_POD)
 NOT_ISOLATED = DirectionVerdict(Reason.NOT_ISOLATED)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeloop.object_selectors import EVERYTHING, LabelSelector, SelectorError, from_label_selector
-from node_agent.netpol.endpoints import PROTOCOLS, Address, EndpointError, NamedPorts, object_key
+from kubeloop.netpol.endpoints import PROTOCOLS, Address, EndpointError, NamedPorts, object_key
 
 
 class PolicyError(ValueError):
