@@ -321,6 +321,23 @@ def cmd_policy_check(args: argparse.Namespace, reg: registry.Registry) -> int:
     return 0 if verdict.allowed else 1
 
 
+def cmd_flows(args: argparse.Namespace, reg: registry.Registry) -> int:
+    """The connections the node agents judged against NetworkPolicy, oldest first."""
+    from kubeloop import flows
+
+    config = _require_config(_entry(reg, args.name))
+    for flow in flows.select(flows.read(config.logs), args.namespace, args.verdict, args.last):
+        print(flow.render())
+    if args.follow:
+        try:
+            for flow in flows.follow(config.logs):
+                if flow.matches(args.namespace, args.verdict):
+                    print(flow.render(), flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
 def cmd_kubeconfig(args: argparse.Namespace, reg: registry.Registry) -> int:
     print(_require_file(reg, args.name, lambda c: c.kubeconfig))
     return 0
@@ -440,6 +457,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="namespace of pods given without one (default: default)")
     check.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
     check.set_defaults(run=cmd_policy_check)
+
+    flows = sub.add_parser(
+        "flows", help="connections judged against NetworkPolicy (like hubble observe)",
+        description="Every new connection (and UDP flow) the node agents judged against "
+        "NetworkPolicy: time, source and destination pods and addresses, protocol, "
+        "FORWARDED or DROPPED, and the policies that decided. Recorded with the calico "
+        "CNI (the default); flannel enforces nothing and records nothing.")
+    flows.add_argument("-f", "--follow", action="store_true", help="keep printing new flows")
+    flows.add_argument("-n", "--namespace", help="only flows from or to pods of NAMESPACE")
+    flows.add_argument("--verdict", type=str.upper, choices=["FORWARDED", "DROPPED"],
+                       help="only flows with this verdict")
+    flows.add_argument("--last", type=int, help="only the last N flows (before following)")
+    flows.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    flows.set_defaults(run=cmd_flows)
 
     listing = sub.add_parser("list", help="registered clusters and their state")
     listing.set_defaults(run=cmd_list)

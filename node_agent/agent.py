@@ -20,6 +20,7 @@ import orjson
 
 from kubeloop import grpc_client, logs
 from kubeloop.config import ClusterConfig
+from kubeloop.flows import FlowLog
 from kubeloop.follow import Follower, follow
 from kubeloop.tasks import TaskGroup
 from node_agent import kubelet, objects
@@ -63,7 +64,10 @@ class Agent:
         # NetworkPolicy: enforced with calico (the default), not with flannel, as there.
         enforcing = config.cni == "calico"
         self.policies = PolicyIndex()
-        self.enforcer = Enforcer(self.policies if enforcing else None, net.service_cidr)
+        self.flows = FlowLog(config.logs / f"flows-{self.name}.jsonl", self.name) \
+            if enforcing else None
+        self.enforcer = Enforcer(self.policies if enforcing else None, net.service_cidr,
+                                 self.flows)
         self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)},
                                admit=self.enforcer.allowed if enforcing else None)
         self.policies_synced = SyncGate({POLICIES, PODS, NAMESPACES}, open_now=not enforcing)
@@ -272,6 +276,8 @@ class Agent:
     async def close(self) -> None:
         await self.dns.close()
         await self.proxy.close()
+        if self.flows is not None:
+            self.flows.close()
         for uid in list(self.runtimes):
             await self._stop_pod(uid)
         await self.tasks.close()

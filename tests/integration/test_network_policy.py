@@ -36,14 +36,18 @@ def policy(kubectl: Kubectl, name: str, spec: dict) -> None:
         "metadata": {"name": name}, "spec": spec}))
 
 
-def policy_check(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
-    """`kubeloop policy check` against the test's cluster and namespace."""
+def kubeloop(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
+    """A kubeloop command against the test's cluster and namespace."""
     cluster = kubectl.cluster
     return subprocess.run(
-        [sys.executable, "-m", "kubeloop", "policy", "check", *args, "--name", cluster.name,
+        [sys.executable, "-m", "kubeloop", *args, "--name", cluster.name,
          "-n", kubectl.namespace or "default"],
         env={**os.environ, "KUBELOOP_HOME": str(cluster.registry.home)},
         capture_output=True, text=True, timeout=30)
+
+
+def policy_check(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[str]:
+    return kubeloop(kubectl, "policy", "check", *args)
 
 
 def reaches(kubectl: Kubectl, client: str, ip: str) -> bool:
@@ -78,6 +82,13 @@ def test_ingress_and_egress_policies_on_real_connections(kubectl: Kubectl) -> No
     assert not reaches(kubectl, "other", web)
     check = policy_check(kubectl, f"{kubectl.namespace}/frontend", "web", "80/tcp")
     assert check.returncode == 0 and "ingress: allowed by allow-frontend" in check.stdout
+    ns = kubectl.namespace
+    dropped = kubeloop(kubectl, "flows", "--verdict", "dropped").stdout
+    assert f"{ns}/other ({other}:" in dropped and f"-> {ns}/web ({web}:80) TCP DROPPED" \
+        in dropped and "isolated by default-deny" in dropped, dropped
+    forwarded = kubeloop(kubectl, "flows", "--verdict", "forwarded", "--last", "50").stdout
+    assert f"{ns}/frontend ({frontend}:" in forwarded and "allowed by allow-frontend" \
+        in forwarded, forwarded
 
     # Through a Service the endpoint still sees the client pod's IP, so the same holds.
     kubectl("expose", "pod", "web", "--port=80")
