@@ -31,7 +31,7 @@ from ingress.status import (COMPONENT, SYNC_MESSAGE, SYNC_REASON, problem_event,
 from kubeloop import grpc_client, logs
 from kubeloop.config import ClusterConfig
 from kubeloop.follow import FirstSync, Follower, follow
-from kubeloop.tasks import TaskGroup
+from kubeloop.tasks import TaskGroup, until_first
 from proto import kubeloop_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -218,18 +218,8 @@ class IngressProcess:
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One connected period: every watch until one fails or we are asked to stop."""
-        work = [asyncio.ensure_future(follow(self.stub, kind, followers))
-                for kind, followers in self.followers.items()]
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            done, _ = await asyncio.wait({*work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopping and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-        finally:
-            for task in (*work, stopping):
-                task.cancel()
-            await asyncio.gather(*work, stopping, return_exceptions=True)
+        await until_first([follow(self.stub, kind, followers)
+                           for kind, followers in self.followers.items()], stop)
 
     def _problem(self, problem: Problem) -> None:
         namespace, name, reason, message = problem_event(problem)

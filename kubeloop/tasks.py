@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -42,3 +42,20 @@ class TaskGroup:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+async def until_first(work: Iterable[Awaitable[Any]], stop: asyncio.Event) -> None:
+    """Runs ``work`` together until one of them ends or ``stop`` is set, then cancels (and
+    awaits) the rest; the exception of one that failed propagates. A connected session of
+    watches and heartbeats is this: any stream breaking ends it."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({*tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopping and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in (*tasks, stopping):
+            task.cancel()
+        await asyncio.gather(*tasks, stopping, return_exceptions=True)

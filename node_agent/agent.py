@@ -22,7 +22,7 @@ from kubeloop import grpc_client, logs
 from kubeloop.config import ClusterConfig
 from kubeloop.flows import FlowLog
 from kubeloop.follow import Follower, follow
-from kubeloop.tasks import TaskGroup
+from kubeloop.tasks import TaskGroup, until_first
 from node_agent import kubelet, objects
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
@@ -119,20 +119,10 @@ class Agent:
         self.node = NodeInfo(self.name, self.address, info.cluster_domain, info.dns_ip,
                              info.service_cidr)
         log.info("registered as %s (%s, pods %s)", self.name, self.address, self.pod_cidr)
-        heartbeat = asyncio.ensure_future(self._heartbeat(reply.cluster.heartbeat_interval))
-        work = {heartbeat, asyncio.ensure_future(self._watch_pods()),
-                *(asyncio.ensure_future(follow(self._stub, resource, followers))
-                  for resource, followers in self.followers.items())}
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            done, _ = await asyncio.wait({*work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopping and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-        finally:
-            for task in (*work, stopping):
-                task.cancel()
-            await asyncio.gather(*work, stopping, return_exceptions=True)
+        await until_first([self._heartbeat(reply.cluster.heartbeat_interval),
+                           self._watch_pods(),
+                           *(follow(self._stub, resource, followers)
+                             for resource, followers in self.followers.items())], stop)
 
     async def _heartbeat(self, interval: float) -> None:
         while True:
