@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 HTTP_PORT = 80
 HTTPS_PORT = 443
-MAX_BACKOFF = 2.0  # seconds between reconnects to the apiserver, at most
+MAX_BACKOFF = 2.0  # seconds between attempts to write a Secret, at most
 EVENT_BACKLOG = 1000  # Events waiting to be sent; more are dropped (best effort)
 SECRET_BACKLOG = 100
 FIRST_SYNC_ORDER = (SECRETS, ENDPOINT_SLICES, SERVICES, INGRESS_CLASSES, INGRESSES)
@@ -200,21 +200,8 @@ class IngressProcess:
         self.tasks.spawn("secrets", self.secrets.run())
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = 0.05
-        while not stop.is_set():
-            try:
-                await self._session(stop)
-                backoff = 0.05
-            except grpc.aio.AioRpcError as e:
-                if stop.is_set():
-                    break
-                log.warning("apiserver connection lost (%s: %s); serving the last known "
-                            "routes, retrying in %.1fs", e.code().name, e.details(), backoff)
-                try:
-                    await asyncio.wait_for(stop.wait(), backoff)
-                except asyncio.TimeoutError:
-                    pass
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        await grpc_client.reconnecting(lambda: self._session(stop), stop,
+                                       "serving the last known routes")
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One connected period: every watch until one fails or we are asked to stop."""

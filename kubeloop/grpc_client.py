@@ -4,10 +4,19 @@ apiserver may start after them)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
 import grpc
 
 from kubeloop.config import ClusterConfig
 from proto import kubeloop_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF = 0.05  # seconds before the first reconnect; doubles up to MAX_BACKOFF
+MAX_BACKOFF = 2.0
 
 CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 50),
@@ -25,3 +34,26 @@ def connect(config: ClusterConfig) -> tuple[grpc.aio.Channel, pb_grpc.NodeServic
     )
     channel = grpc.aio.secure_channel(config.network.grpc_target, creds, options=CHANNEL_OPTIONS)
     return channel, pb_grpc.NodeServiceStub(channel)
+
+
+async def reconnecting(session: Callable[[], Awaitable[None]], stop: asyncio.Event,
+                       meanwhile: str) -> None:
+    """Runs connected sessions until ``stop``: a session that fails on the gRPC
+    connection is followed, after a backoff (FIRST_BACKOFF doubling to MAX_BACKOFF, reset
+    by a session that ends cleanly), by a new one. ``meanwhile`` says what the process
+    keeps doing while the apiserver is away."""
+    backoff = FIRST_BACKOFF
+    while not stop.is_set():
+        try:
+            await session()
+            backoff = FIRST_BACKOFF
+        except grpc.aio.AioRpcError as e:
+            if stop.is_set():
+                break
+            log.warning("apiserver connection lost (%s: %s); %s, retrying in %.1fs",
+                        e.code().name, e.details(), meanwhile, backoff)
+            try:
+                await asyncio.wait_for(stop.wait(), backoff)
+            except asyncio.TimeoutError:
+                pass
+            backoff = min(backoff * 2, MAX_BACKOFF)

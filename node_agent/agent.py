@@ -37,7 +37,6 @@ from proto import kubeloop_pb2 as pb
 log = logging.getLogger("node_agent")
 
 VERSION = "0.1.0"
-MAX_BACKOFF = 2.0
 DNS_PORT = 53
 STATUS_TIMEOUT = 10.0  # seconds for one status delivery before it is retried
 EVENT_BACKLOG = 1000  # kubelet Events waiting to be sent; more are dropped (best effort)
@@ -86,21 +85,8 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         self.tasks.spawn("status-sync", self.statuses.run())
         self.tasks.spawn("events", self._send_events())
-        backoff = 0.05
-        while not stop.is_set():
-            try:
-                await self._session(stop)
-                backoff = 0.05
-            except grpc.aio.AioRpcError as e:
-                if stop.is_set():
-                    break
-                log.warning("apiserver connection lost (%s: %s); retrying in %.1fs",
-                            e.code().name, e.details(), backoff)
-                try:
-                    await asyncio.wait_for(stop.wait(), backoff)
-                except asyncio.TimeoutError:
-                    pass
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        await grpc_client.reconnecting(lambda: self._session(stop), stop,
+                                       "pods keep running")
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One connected period: register, then heartbeat and watch until either fails."""
