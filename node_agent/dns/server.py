@@ -237,12 +237,7 @@ class _TcpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
         self.buffer += data
-        while len(self.buffer) >= 2:
-            size = int.from_bytes(self.buffer[:2], "big")
-            if len(self.buffer) < 2 + size:
-                break
-            message = bytes(self.buffer[2:2 + size])
-            del self.buffer[:2 + size]
+        for message in wire.tcp_messages(self.buffer):
             self._answer(message)
 
     def _answer(self, message: bytes) -> None:
@@ -268,7 +263,7 @@ class _TcpConnection(asyncio.Protocol):
 
     def _write(self, reply: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(len(reply).to_bytes(2, "big") + reply)
+            self.transport.write(wire.tcp_frame(reply))
 
     def pause_writing(self) -> None:  # the client does not read its replies: stop reading
         self._pause()

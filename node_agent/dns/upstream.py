@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 
+from node_agent.dns import wire
 from node_agent.dns.messages import reply_matches
 from node_agent.dns.records import REFUSED, SERVFAIL
 from node_agent.dns.settings import Upstream
@@ -50,7 +51,7 @@ async def _udp(query: bytes, upstream: Upstream) -> bytes:
 async def _tcp(query: bytes, upstream: Upstream) -> bytes:
     reader, writer = await asyncio.open_connection(*upstream)
     try:
-        writer.write(len(query).to_bytes(2, "big") + query)
+        writer.write(wire.tcp_frame(query))
         while True:
             size = int.from_bytes(await reader.readexactly(2), "big")
             reply = await reader.readexactly(size)

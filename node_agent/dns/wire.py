@@ -66,3 +66,21 @@ def split(reply: bytes, qend: int) -> tuple[bytes, bytes]:
 def header_error(data: bytes, rcode: int) -> bytes:
     """A reply with no sections, for a query too broken to echo its question."""
     return data[:2] + bytes((0x80 | (data[2] & 0x79), rcode & 0x0F)) + b"\x00" * 8
+
+
+def tcp_messages(buffer: bytearray) -> list[bytes]:
+    """The complete length-prefixed DNS messages at the start of a TCP stream's buffer
+    (RFC 1035 4.2.2), removed from it; a partial one stays for the next read."""
+    messages = []
+    while len(buffer) >= 2:
+        size = int.from_bytes(buffer[:2], "big")
+        if len(buffer) < 2 + size:
+            break
+        messages.append(bytes(buffer[2:2 + size]))
+        del buffer[:2 + size]
+    return messages
+
+
+def tcp_frame(message: bytes) -> bytes:
+    """A DNS message as it goes on a TCP stream: its length first."""
+    return len(message).to_bytes(2, "big") + message

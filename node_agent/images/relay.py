@@ -14,6 +14,7 @@ from kubeloop.tasks import TaskGroup
 from node_agent.containers import Identity
 from node_agent.images.logsink import LogSink
 from node_agent.images.model import RelayApp, RelayFailure
+from node_agent.dns import wire
 from node_agent.toolbox import net
 
 TCP_IDLE = 10.0  # seconds a client's TCP connection may stay silent (CoreDNS's default)
@@ -109,7 +110,7 @@ async def _ask_tcp(identity: Identity, upstream: tuple[str, int], query: bytes,
         async with asyncio.timeout(timeout):
             conn = await net.connect(identity, *upstream)
             local = conn.local
-            conn.writer.write(len(query).to_bytes(2, "big") + query)
+            conn.writer.write(wire.tcp_frame(query))
             while True:
                 size = int.from_bytes(await conn.reader.readexactly(2), "big")
                 reply = await conn.reader.readexactly(size)
@@ -174,12 +175,7 @@ class _TcpRelay(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
         self.buffer += data
-        while len(self.buffer) >= 2:
-            size = int.from_bytes(self.buffer[:2], "big")
-            if len(self.buffer) < 2 + size:
-                break
-            query = bytes(self.buffer[2:2 + size])
-            del self.buffer[:2 + size]
+        for query in wire.tcp_messages(self.buffer):
             self.pending += 1  # before: an overloaded relay answers (and counts down) at once
             if not self.service.relay(query, True, self._write):
                 self.pending -= 1
@@ -188,7 +184,7 @@ class _TcpRelay(asyncio.Protocol):
         self.pending -= 1
         self.last = self.loop.time()
         if reply is not None and not self.transport.is_closing():
-            self.transport.write(len(reply).to_bytes(2, "big") + reply)
+            self.transport.write(wire.tcp_frame(reply))
 
     def _check_idle(self) -> None:
         quiet = self.loop.time() - self.last

@@ -8,7 +8,8 @@ import dns.message
 import dns.opcode
 import pytest
 
-from node_agent.dns.wire import TCP, UDP, header_error, question_key, splice, split
+from node_agent.dns.wire import (TCP, UDP, header_error, question_key, splice, split,
+                                  tcp_frame, tcp_messages)
 
 NAME = b"\x03web\x07default\x03svc\x07cluster\x05local\x00"
 A_IN = b"\x00\x01\x00\x01"
@@ -94,3 +95,11 @@ def test_splice_keeps_the_id_and_the_question_as_asked() -> None:
 def test_header_error() -> None:
     data = bytes([0xAB, 0xCD, 0x29, 0x00]) + b"\xff" * 8  # opcode 5 (UPDATE), RD
     assert header_error(data, 1) == bytes([0xAB, 0xCD, 0xA9, 0x01]) + b"\x00" * 8
+
+
+def test_tcp_messages_take_whole_frames_and_keep_a_partial_one() -> None:
+    buffer = bytearray(tcp_frame(b"abc") + tcp_frame(b"") + b"\x00\x05ab")
+    assert tcp_messages(buffer) == [b"abc", b""]
+    assert buffer == bytearray(b"\x00\x05ab")
+    buffer += b"cde"
+    assert tcp_messages(buffer) == [b"abcde"] and buffer == bytearray()
