@@ -6,6 +6,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import socket
 import ssl
 import statistics
 import tempfile
@@ -79,3 +80,15 @@ def serve_emulated_nginx(ip: str, port: int) -> None:
         await server.serve_forever()
 
     uvloop.run(serve())
+
+
+def wait_listening(ip: str, port: int) -> None:
+    """Until something accepts connections on ip:port (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((ip, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {ip}:{port}")

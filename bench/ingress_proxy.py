@@ -19,18 +19,16 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import uvloop
 
-from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx
+from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx, wait_listening
 from kubeloop import pki
 
 BACKEND_IP = "127.68.0.2"
@@ -125,17 +123,6 @@ def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
         log.close()
 
     uvloop.run(serve())
-
-
-def wait_listening(ip: str, port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((ip, port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {ip}:{port}")
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,16 @@ import json
 import multiprocessing
 import os
 import re
-import socket
 import statistics
 import subprocess
 import time
 
 import uvloop
 
-from _common import cluster, request
+from _common import CLIENT_CPU, SERVER_CPU, cluster, request, wait_listening
 
 REFERENCE_IP = "127.77.250.2"
 PORT = 80
-SERVER_CPU, WRK_CPU = 0, 1  # the servers and wrk never share a core
 
 
 def reference_response() -> bytes:
@@ -70,19 +68,8 @@ def _nginx_pod() -> dict:
                                      "ports": [{"containerPort": PORT}]}]}}
 
 
-def _wait_listening(ip: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((ip, PORT), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {ip}:{PORT}")
-
-
 def wrk(ip: str, seconds: int, connections: int) -> float:
-    command = ["taskset", "-c", str(WRK_CPU), "wrk", "-t1", f"-c{connections}",
+    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
                f"-d{seconds}s", f"http://{ip}:{PORT}/"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
@@ -114,8 +101,8 @@ def main() -> None:
             children = json.loads((c.config.root / "supervisor.json").read_text())["children"]
             for pid in children.values():  # the agent serving the pod, and the apiserver
                 os.sched_setaffinity(pid, {SERVER_CPU})
-            _wait_listening(pod_ip)
-            _wait_listening(REFERENCE_IP)
+            wait_listening(pod_ip, PORT)
+            wait_listening(REFERENCE_IP, PORT)
             results: dict[str, list[float]] = {"pod": [], "reference": []}
             for _ in range(args.runs):
                 results["pod"].append(wrk(pod_ip, args.seconds, args.connections))

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import uvloop
 
-from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx
+from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx, wait_listening
 from kubeloop.config import ClusterConfig, Network
 from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
@@ -116,17 +116,6 @@ listen bulk
 
 
 # --- the clients ------------------------------------------------------------------------
-
-def wait_listening(ip: str, port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((ip, port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {ip}:{port}")
-
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
