@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,29 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def create_udp_echo_pod(kubectl: Kubectl, name: str = "udp") -> str:
+    """An agnhost netexec pod (label app=NAME) answering UDP on 8081; its IP once Running."""
+    kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"containers": [{
+            "name": "netexec", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52",
+            "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
+            "ports": [{"containerPort": 8081, "protocol": "UDP"}]}]}}))
+    return wait_for(lambda: (s := kubectl.json("get", "pod", name)["status"]).get("phase")
+                    == "Running" and s.get("podIP"), timeout=20, what=f"{name} Running")
+
+
+def udp_hostname(ip: str, port: int, timeout: float) -> bytes:
+    """What a netexec pod answers to "hostname" over UDP; b"" without an answer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(b"hostname", (ip, port))
+        try:
+            return s.recv(100)
+        except OSError:
+            return b""
 
 
 @pytest.fixture(scope="session")

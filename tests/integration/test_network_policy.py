@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, create_udp_echo_pod, udp_hostname, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -112,23 +111,10 @@ def test_ingress_and_egress_policies_on_real_connections(kubectl: Kubectl) -> No
 
 
 def test_udp_datagrams_are_dropped_when_denied(kubectl: Kubectl) -> None:
-    kubectl("create", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "udp", "labels": {"app": "udp"}},
-        "spec": {"containers": [{
-            "name": "netexec", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52",
-            "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
-            "ports": [{"containerPort": 8081, "protocol": "UDP"}]}]}}))
-    ip = wait_for(lambda: (s := kubectl.json("get", "pod", "udp")["status"]).get("phase")
-                  == "Running" and s.get("podIP"), timeout=20, what="udp Running")
+    ip = create_udp_echo_pod(kubectl)
 
     def answer() -> bytes:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.3)
-            s.sendto(b"hostname", (ip, 8081))
-            try:
-                return s.recv(100)
-            except OSError:
-                return b""
+        return udp_hostname(ip, 8081, 0.3)
 
     assert wait_for(answer, what="a UDP answer") == b"udp"
     policy(kubectl, "deny-udp", {"podSelector": {"matchLabels": {"app": "udp"}},

@@ -3,14 +3,12 @@ agents' kube-proxy serves them, curl and the exec toolbox reach the pods through
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 from collections import Counter
 
 import pytest
 
-from tests.integration.conftest import Kubectl, wait_for
+from tests.integration.conftest import Kubectl, create_udp_echo_pod, udp_hostname, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -103,24 +101,7 @@ def test_no_endpoints_refuses_and_deleted_services_close(kubectl: Kubectl) -> No
 
 
 def test_udp_service(kubectl: Kubectl) -> None:
-    kubectl("create", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "udp", "labels": {"app": "udp"}},
-        "spec": {"containers": [{
-            "name": "netexec", "image": "registry.k8s.io/e2e-test-images/agnhost:2.52",
-            "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
-            "ports": [{"containerPort": 8081, "protocol": "UDP"}]}]}}))
+    create_udp_echo_pod(kubectl)
     kubectl("expose", "pod", "udp", "--port=53", "--target-port=8081", "--protocol=UDP")
     ip = service(kubectl, "udp")["spec"]["clusterIP"]
-    wait_for(lambda: kubectl.json("get", "pod", "udp")["status"].get("phase") == "Running",
-             what="udp Running")
-
-    def ask() -> bytes:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(1)
-            s.sendto(b"hostname", (ip, 53))
-            try:
-                return s.recv(100)
-            except OSError:
-                return b""
-
-    assert wait_for(ask, what="a UDP answer") == b"udp"
+    assert wait_for(lambda: udp_hostname(ip, 53, 1), what="a UDP answer") == b"udp"
