@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ingress import routing, tls
+from ingress import http2, routing, tls
 from ingress.classes import CLASS_NAME, CONTROLLER, Classes
 from ingress.proxy import ClientConnection, Proxy, ProxyConfig
 from ingress.routing import ObjectKey, Problem, Table
@@ -41,6 +41,7 @@ Address = tuple[str, int]
 class ControllerConfig:
     class_name: str = CLASS_NAME  # --ingress-class
     controller: str = CONTROLLER  # --controller-class
+    use_http2: bool = True  # ingress-nginx's use-http2: ALPN offers h2 on the HTTPS port
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     def validate(self) -> None:
@@ -65,7 +66,7 @@ class IngressController:
         self.config.validate()
         self.tasks = TaskGroup("ingress")
         self.proxy = Proxy(self.config.proxy, self.tasks, access_log)
-        self.certificates = tls.CertificateStore()
+        self.certificates = tls.CertificateStore(http2=self.config.use_http2)
         self.on_problem = on_problem
         self.on_secret = on_secret
         self.ca = ca
@@ -76,6 +77,7 @@ class IngressController:
         self._reported: set[Problem] = set()
         self._issued: set[tls.SecretRequest] = set()
         self._servers: list[asyncio.AbstractServer] = []
+        self._https: http2.TlsListener | None = None
 
     @property
     def table(self) -> Table:
@@ -118,8 +120,10 @@ class IngressController:
                     lambda: ClientConnection(proxy, b"http", http_addr[1]), *http_addr,
                     backlog=1024, reuse_address=True))
             if https_addr is not None:
+                self._https = http2.TlsListener(proxy, https_addr[1],
+                                                http2=self.config.use_http2)
                 self._servers.append(await loop.create_server(
-                    lambda: ClientConnection(proxy, b"https", https_addr[1]), *https_addr,
+                    self._https, *https_addr,
                     ssl=self.certificates.default, backlog=1024, reuse_address=True,
                     ssl_handshake_timeout=self.config.proxy.client_header_timeout))
         except OSError:
@@ -133,6 +137,8 @@ class IngressController:
         """Stops listening and ends every connection."""
         for server in self._servers:
             server.close()
+        if self._https is not None:
+            self._https.close_all()  # GOAWAY before the streams' handlers are aborted
         self.proxy.close_all()
         for server in self._servers:
             await server.wait_closed()

@@ -35,7 +35,6 @@ from kubeloop import pki
 TLS_TYPE = "kubernetes.io/tls"
 FAKE_CN = "Kubernetes Ingress Controller Fake Certificate"
 RENEW_BEFORE = datetime.timedelta(days=30)
-ALPN = ["http/1.1"]
 
 ObjectKey = tuple[str, str]
 
@@ -120,11 +119,17 @@ def fake_certificate(now: datetime.datetime) -> tuple[bytes, bytes]:
                               serialization.NoEncryption()))
 
 
-def server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-    """A server context for one certificate: TLS 1.2 and 1.3, HTTP/1.1 by ALPN."""
+def alpn_protocols(http2: bool) -> list[str]:
+    """What ALPN offers, preferred first (ingress-nginx's ``use-http2``, default on)."""
+    return ["h2", "http/1.1"] if http2 else ["http/1.1"]
+
+
+def server_context(cert_pem: bytes, key_pem: bytes, *, http2: bool = True) -> ssl.SSLContext:
+    """A server context for one certificate: TLS 1.2 and 1.3, HTTP/2 or HTTP/1.1 by ALPN
+    (the SNI-chosen context's list is the one that counts)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(ALPN)
+    ctx.set_alpn_protocols(alpn_protocols(http2))
     # The ssl module loads chains from files only: a private directory, removed at once.
     with tempfile.TemporaryDirectory(prefix="kubeloop-ingress-") as tmp:
         cert_file, key_file = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
@@ -140,9 +145,10 @@ class CertificateStore:
     """The contexts of the TLS hosts, and the listener's context whose SNI callback
     switches to them."""
 
-    def __init__(self, now: datetime.datetime | None = None) -> None:
+    def __init__(self, now: datetime.datetime | None = None, *, http2: bool = True) -> None:
         cert, key = fake_certificate(now or datetime.datetime.now(datetime.timezone.utc))
-        self.default = server_context(cert, key)
+        self.http2 = http2
+        self.default = server_context(cert, key, http2=http2)
         self.default.sni_callback = self._sni
         self._by_secret: dict[bytes, ssl.SSLContext] = {}  # content digest -> context
         self.exact: dict[str, ssl.SSLContext] = {}
@@ -193,7 +199,7 @@ class CertificateStore:
         ctx = used.get(digest) or self._by_secret.get(digest)
         if ctx is None:
             try:
-                ctx = server_context(pair.cert_pem, pair.key_pem)
+                ctx = server_context(pair.cert_pem, pair.key_pem, http2=self.http2)
             except (ssl.SSLError, OSError) as e:
                 problems.append(Problem(owner, f"{where} cannot be loaded ({e}); serving the "
                                                "default certificate"))
