@@ -8,7 +8,7 @@ import base64
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +17,7 @@ import yaml
 from aiohttp import web
 
 from apiserver import (discovery, fields, openapi, paths, printing, protobuf, proxy, registry,
-                       store)
+                       store, validation)
 from apiserver import status as errors
 from apiserver.resources import Resource
 from kubeloop.object_selectors import SelectorError, parse_field_selector, parse_label_selector
@@ -118,10 +118,10 @@ class Api:
                 return self.list(request, target)
             if method == "POST":
                 body = await self._body(request)
-                warnings = self._unknown_fields(request, res, body)
+                unknown = self._unknown_fields(request, res, body)
                 obj = await self.registry.create(res, target.namespace, body,
                                                  dry_run=self._dry_run(request))
-                return _warn(json_response(obj, 201), warnings)
+                return _warn(json_response(obj, 201), unknown, validation.warnings(res.kind, obj))
             if method == "DELETE":
                 return await self.delete_collection(request, target)
             raise errors.method_not_allowed(method, res.plural)
@@ -142,11 +142,11 @@ class Api:
             return json_response(obj)
         if method == "PUT":
             body = await self._body(request)
-            warnings = self._unknown_fields(request, res, body)
+            unknown = self._unknown_fields(request, res, body)
             obj = await self.registry.update(res, target.namespace, name, body,
                                              subresource=sub if sub in ("status",) else "",
                                              dry_run=self._dry_run(request))
-            return _warn(json_response(obj), warnings)
+            return _warn(json_response(obj), unknown)
         if method == "PATCH":
             ctype = request.content_type
             raw = await request.read()
@@ -154,7 +154,7 @@ class Api:
                     self.store.get(res.key, target.namespace if res.namespaced else "", name) is None:
                 obj = await self.registry.create(res, target.namespace, _decode(raw, ctype),
                                                  dry_run=self._dry_run(request))
-                return json_response(obj, 201)
+                return _warn(json_response(obj, 201), [], validation.warnings(res.kind, obj))
             obj = await self.registry.patch(res, target.namespace, name, raw, ctype,
                                             subresource=sub if sub == "status" else "",
                                             dry_run=self._dry_run(request),
@@ -444,9 +444,13 @@ def _decode(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request(f"the request body is not valid {what}: {e}") from e
 
 
-def _warn(response: web.Response, unknown: list[str]) -> web.Response:
-    for path in unknown:
-        response.headers.add("Warning", f'299 - "unknown field \\"{path}\\""')
+def _warn(response: web.Response, unknown: list[str], notes: Sequence[str] = ()
+          ) -> web.Response:
+    """Warning headers as the apiserver sends them (code 299, the text a quoted string),
+    which kubectl prints as ``Warning: TEXT``: unknown fields, then ``notes``."""
+    for text in [*(f'unknown field "{path}"' for path in unknown), *notes]:
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{quoted}"')
     return response
 
 

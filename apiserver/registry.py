@@ -16,6 +16,7 @@ from apiserver import allocation, fields, naming, patching, services, store
 from apiserver import status as errors
 from apiserver.resources import Resource, for_kind, require
 from apiserver.defaults import apply_defaults, drop_type_dependent_fields
+from apiserver.validate_networking import INGRESS_CLASS_ANNOTATION
 from apiserver.validation import Cause, invalid_message, validate
 from kubeloop.config import ClusterConfig
 
@@ -142,7 +143,7 @@ class Registry:
         the default IngressClass (the newest one, if several claim to be default)."""
         spec = ingress.setdefault("spec", {})
         annotations = ingress["metadata"].get("annotations") or {}
-        if spec.get("ingressClassName") or "kubernetes.io/ingress.class" in annotations:
+        if spec.get("ingressClassName") or INGRESS_CLASS_ANNOTATION in annotations:
             return
         defaults = [s.obj for s in self.store.iter("networking.k8s.io/ingressclasses")
                     if (s.obj["metadata"].get("annotations") or {}).get(

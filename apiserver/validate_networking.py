@@ -14,6 +14,7 @@ from apiserver.validate_formats import (
 from apiserver.validate_meta import immutable, validate_label_selector, validate_object_meta
 
 PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
+INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 _BAD_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
 _BAD_SUFFIXES = ("/..", "/.")
 _HTTP_PATH_FMT = "[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+"
@@ -137,11 +138,22 @@ def validate_ingress_create(ingress: dict) -> list[Cause]:
     causes = validate_ingress(ingress)
     annotations = as_dict(as_dict(ingress.get("metadata")).get("annotations"))
     class_name = as_dict(ingress.get("spec")).get("ingressClassName")
-    annotated = annotations.get("kubernetes.io/ingress.class")
+    annotated = annotations.get(INGRESS_CLASS_ANNOTATION)
     if annotated is not None and class_name is not None and annotated != class_name:
-        causes.append(invalid("annotations.kubernetes.io/ingress.class", as_str(annotated),
+        causes.append(invalid(f"annotations.{INGRESS_CLASS_ANNOTATION}", as_str(annotated),
                               "must match `ingressClassName` when both are specified"))
     return causes
+
+
+def ingress_warnings(ingress: dict) -> list[str]:
+    """What creating ``ingress`` warns about (upstream's WarningsOnCreate; updates warn
+    about nothing): the class annotation is deprecated where no ingressClassName is set."""
+    annotations = as_dict(as_dict(ingress.get("metadata")).get("annotations"))
+    if INGRESS_CLASS_ANNOTATION in annotations and \
+            as_dict(ingress.get("spec")).get("ingressClassName") is None:
+        return [f'annotation "{INGRESS_CLASS_ANNOTATION}" is deprecated, please use '
+                "'spec.ingressClassName' instead"]
+    return []
 
 
 def _controller(controller: str, path: str) -> list[Cause]:

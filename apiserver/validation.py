@@ -25,7 +25,7 @@ from apiserver.validate_formats import (
 from apiserver.validate_meta import (
     immutable, kube_finalizer_name, validate_object_meta, validate_object_meta_update)
 from apiserver.validate_networking import (
-    validate_ingress, validate_ingress_class, validate_ingress_class_update,
+    ingress_warnings, validate_ingress, validate_ingress_class, validate_ingress_class_update,
     validate_ingress_create, validate_network_policy)
 from apiserver.validate_pods import validate_pod, validate_pod_update
 from apiserver.validate_services import (
@@ -361,7 +361,10 @@ def invalid_message(kind: str, name: str, causes: list[Cause]) -> str:
 
 
 def warnings(kind: str, obj: dict) -> list[str]:
-    """The ``Warning:`` lines a successful write of ``obj`` returns (duplicate ports)."""
+    """The ``Warning:`` lines a successful create of ``obj`` returns: duplicate container
+    ports, the deprecated Ingress class annotation."""
+    if kind == "Ingress":
+        return ingress_warnings(obj)
     if kind == "Pod":
         return port_warnings(as_dict(obj.get("spec")), "spec")
     if kind in ("Deployment", "ReplicaSet"):

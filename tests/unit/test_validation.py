@@ -649,6 +649,23 @@ def test_port_warnings(kind: str, obj: dict, expected: list[str]) -> None:
     assert warnings(kind, defaulted(kind, obj)) == expected
 
 
+INGRESS_CLASS_DEPRECATED = ('annotation "kubernetes.io/ingress.class" is deprecated, please '
+                            "use 'spec.ingressClassName' instead")
+
+
+@pytest.mark.parametrize("obj,expected", [
+    (edit(INGRESS, metadata__annotations={"kubernetes.io/ingress.class": "nginx"}),
+     [INGRESS_CLASS_DEPRECATED]),
+    (edit(INGRESS, metadata__annotations={"kubernetes.io/ingress.class": "nginx"},
+          spec__ingressClassName="nginx"), []),
+    (edit(INGRESS, metadata__annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true"}),
+     []),
+    (INGRESS, []),
+], ids=["annotation-alone", "annotation-with-class-name", "other-annotation", "none"])
+def test_ingress_warnings(obj: dict, expected: list[str]) -> None:
+    assert warnings("Ingress", defaulted("Ingress", obj)) == expected
+
+
 @pytest.mark.parametrize("text,offset", [
     ("YWJj", None), ("YWI=", None), ("YQ==", None), ("", None), ("YW\nJj", None),
     ("abc", 0), ("abcde", 4), ("ab!c", 2), ("a===", 1), ("YQ=x", 2), ("YWJj YQ==", 4),
