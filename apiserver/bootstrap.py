@@ -16,7 +16,15 @@ NodePort Service `ingress-nginx-controller` and a Deployment of that name whose 
 for the controller. The controller itself is the supervisor's `ingress` process on the
 cluster's ingress address (`network.ingress_ip`, ports 80 and 443), so the Service has
 no selector: its Endpoints (mirrored to a slice) name that address, and kube-proxy
-forwards the NodePorts there."""
+forwards the NodePorts there.
+
+The network plugin's add-on is ensured on every start, for the CNI the cluster runs
+(``config.cni``), as its manifest installs it: calico.yaml's `calico-kube-controllers`
+Deployment and a `calico-node` pod per node in kube-system, or kube-flannel.yml's
+namespace `kube-flannel` with a `kube-flannel-ds` pod per node. There is no DaemonSet API,
+so the per-node pods are created here, bound to their node (hostNetwork, named as a
+DaemonSet names its pods), for each configured node that has none; their images run as
+the plugin's programs (node_agent/images/cni.py) while the agents do the actual work."""
 
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ from typing import Any
 from apiserver import registry
 from apiserver import status as errors
 from apiserver.resources import require
-from kubeloop.config import Network
+from kubeloop.config import ClusterConfig, Network
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ENDPOINTS = require("", "v1", "endpoints")
@@ -40,6 +48,17 @@ COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 # the minikube tutorials, and every node agent answers the ClusterIP anyway.
 COREDNS_REPLICAS = 1
 DNS_LABELS = {"k8s-app": "kube-dns"}
+
+CALICO_VERSION = "v3.28.2"
+CALICO_NODE_LABELS = {"k8s-app": "calico-node"}
+CALICO_CONTROLLERS_LABELS = {"k8s-app": "calico-kube-controllers"}
+FLANNEL_NAMESPACE = "kube-flannel"
+FLANNEL_IMAGE = "docker.io/flannel/flannel:v0.26.1"
+FLANNEL_LABELS = {"app": "flannel", "tier": "node"}
+# What a DaemonSet gives its pods, so node taints never keep or evict them.
+DAEMON_TOLERATIONS = [{"operator": "Exists", "effect": "NoSchedule"},
+                      {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                      {"operator": "Exists", "effect": "NoExecute"}]
 
 INGRESS_NAMESPACE = "ingress-nginx"
 INGRESS_CONTROLLER = "ingress-nginx-controller"
@@ -79,6 +98,9 @@ async def ensure(reg: registry.Registry) -> None:
             await _create(reg, res, "kube-system", body)
         for res, ns, body in ingress_addon(net):
             await _create(reg, res, ns, body)
+    for res, ns, body in cni_addon(reg.config):
+        await _create(reg, res, ns, body)
+    await _ensure_per_node(reg)
 
 
 def cluster_dns(net: Network) -> list[tuple[registry.Resource, dict[str, Any]]]:
@@ -141,6 +163,103 @@ def ingress_addon(net: Network) -> list[tuple[registry.Resource, str, dict[str, 
                                                     "gcp-auth-skip-secret": "true"}},
                              "spec": _ingress_pod_spec(ns, name)}}}),
     ]
+
+
+def cni_addon(config: ClusterConfig) -> list[tuple[registry.Resource, str, dict[str, Any]]]:
+    """The network plugin's objects but its per-node pods, in creation order: (resource,
+    namespace, object)."""
+    if config.cni == "flannel":
+        net_conf = ('{\n  "Network": "%s",\n  "EnableNFTables": false,\n  "Backend": {\n'
+                    '    "Type": "vxlan"\n  }\n}\n' % config.network.pod_cidr)
+        return [
+            (registry.NAMESPACES, "", {"metadata": {"name": FLANNEL_NAMESPACE, "labels": {
+                "k8s-app": "flannel", "pod-security.kubernetes.io/enforce": "privileged"}}}),
+            (SERVICE_ACCOUNTS, FLANNEL_NAMESPACE, {"metadata": {"name": "flannel", "labels": {
+                "k8s-app": "flannel"}}}),
+            (CONFIG_MAPS, FLANNEL_NAMESPACE, {
+                "metadata": {"name": "kube-flannel-cfg", "labels": {
+                    **FLANNEL_LABELS, "k8s-app": "flannel"}},
+                "data": {"net-conf.json": net_conf}})]
+    ns = "kube-system"
+    return [
+        (SERVICE_ACCOUNTS, ns, {"metadata": {"name": "calico-node"}}),
+        (SERVICE_ACCOUNTS, ns, {"metadata": {"name": "calico-kube-controllers"}}),
+        (CONFIG_MAPS, ns, {"metadata": {"name": "calico-config"}, "data": {
+            "typha_service_name": "none", "calico_backend": "bird", "veth_mtu": "0"}}),
+        (DEPLOYMENTS, ns, {
+            "metadata": {"name": "calico-kube-controllers",
+                         "labels": dict(CALICO_CONTROLLERS_LABELS)},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": dict(CALICO_CONTROLLERS_LABELS)},
+                "template": {"metadata": {"name": "calico-kube-controllers",
+                                          "labels": dict(CALICO_CONTROLLERS_LABELS)},
+                             "spec": {
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                    {"key": "node-role.kubernetes.io/control-plane",
+                                     "effect": "NoSchedule"}],
+                    "serviceAccountName": "calico-kube-controllers",
+                    "priorityClassName": "system-cluster-critical",
+                    "containers": [{
+                        "name": "calico-kube-controllers",
+                        "image": f"docker.io/calico/kube-controllers:{CALICO_VERSION}",
+                        "imagePullPolicy": "IfNotPresent",
+                        "env": [{"name": "ENABLED_CONTROLLERS", "value": "node"},
+                                {"name": "DATASTORE_TYPE", "value": "kubernetes"}]}]}}}})]
+
+
+def cni_node_pod(config: ClusterConfig, node: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(namespace, labels, pod) of the plugin's pod for ``node``, as its DaemonSet's
+    template makes it (the images' init containers, which install CNI binaries, are left
+    out: there is nothing to install)."""
+    node_name = {"name": "NODENAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    common = {"nodeName": node, "hostNetwork": True, "priorityClassName": "system-node-critical",
+              "tolerations": DAEMON_TOLERATIONS, "nodeSelector": {"kubernetes.io/os": "linux"}}
+    if config.cni == "flannel":
+        return FLANNEL_NAMESPACE, FLANNEL_LABELS, {
+            "metadata": {"generateName": "kube-flannel-ds-", "labels": dict(FLANNEL_LABELS)},
+            "spec": {**common, "serviceAccountName": "flannel", "containers": [{
+                "name": "kube-flannel", "image": FLANNEL_IMAGE,
+                "command": ["/opt/bin/flanneld"], "args": ["--ip-masq", "--kube-subnet-mgr"],
+                "env": [{**node_name, "name": "NODE_NAME"},
+                        {"name": "POD_NAME", "valueFrom": {"fieldRef": {
+                            "fieldPath": "metadata.name"}}},
+                        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {
+                            "fieldPath": "metadata.namespace"}}},
+                        {"name": "EVENT_QUEUE_DEPTH", "value": "5000"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "50Mi"}},
+                "securityContext": {"privileged": False, "capabilities": {
+                    "add": ["NET_ADMIN", "NET_RAW"]}}}]}}
+    return "kube-system", CALICO_NODE_LABELS, {
+        "metadata": {"generateName": "calico-node-", "labels": dict(CALICO_NODE_LABELS)},
+        "spec": {**common, "serviceAccountName": "calico-node",
+                 "terminationGracePeriodSeconds": 0, "containers": [{
+            "name": "calico-node", "image": f"docker.io/calico/node:{CALICO_VERSION}",
+            "env": [{"name": "DATASTORE_TYPE", "value": "kubernetes"}, node_name,
+                    {"name": "CALICO_NETWORKING_BACKEND", "value": "bird"},
+                    {"name": "CLUSTER_TYPE", "value": "k8s,bgp"},
+                    {"name": "IP", "value": "autodetect"},
+                    {"name": "CALICO_IPV4POOL_CIDR", "value": config.network.pod_cidr},
+                    {"name": "FELIX_DEFAULTENDPOINTTOHOSTACTION", "value": "ACCEPT"}],
+            "resources": {"requests": {"cpu": "250m"}},
+            "securityContext": {"privileged": True}}]}}
+
+
+async def _ensure_per_node(reg: registry.Registry) -> None:
+    """The plugin's pod on each configured node that has none (as its DaemonSet would)."""
+    config = reg.config
+    for node in (config.node_name(n) for n in range(1, config.nodes + 1)):
+        namespace, labels, pod = cni_node_pod(config, node)
+        if not any(_labelled(p.obj, labels) and p.obj["spec"].get("nodeName") == node
+                   for p in reg.store.list(registry.PODS.key, namespace)):
+            await reg.create(registry.PODS, namespace, pod)
+
+
+def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
+    found = obj["metadata"].get("labels") or {}
+    return all(found.get(k) == v for k, v in labels.items())
 
 
 def _ingress_pod_spec(ns: str, name: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubeloop import control, probe, registry, supervisor
-from kubeloop.config import ClusterConfig, ConfigError, Dns
+from kubeloop.config import POLICY_DENY_ACTIONS, ClusterConfig, ConfigError, Dns
 
 if TYPE_CHECKING:
     from kubeloop import cluster
@@ -149,6 +149,7 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
         nodes=args.nodes,
         cni=args.cni,
         dns=_dns(args),
+        policy_deny=args.policy_deny,
     )
     began = time.monotonic()
     if args.foreground:
@@ -401,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--foreground", action="store_true",
                     help="run in this terminal; Ctrl-C stops the cluster")
     up.add_argument("--cni", choices=["calico", "flannel"], help="network plugin to emulate")
+    up.add_argument("--policy-deny", choices=POLICY_DENY_ACTIONS,
+                    help="what NetworkPolicy does to a denied connection, as Calico: drop "
+                    "(the client times out; the default) or reject (refused at once)")
     up.add_argument("--dns-upstream", action="append", metavar="IP[:PORT]",
                     help="where the cluster DNS forwards names outside the cluster "
                     "(repeatable; default: the host's resolv.conf; 'none': nowhere)")

@@ -114,6 +114,7 @@ class Request:
     cni: str | None = None
     timing: Timing | None = None
     dns: Dns | None = None
+    policy_deny: str | None = None
 
 
 def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
@@ -142,6 +143,7 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             previous,
             nodes=previous.nodes if nodes is None else nodes,
             cni=request.cni or previous.cni,
+            policy_deny=request.policy_deny or previous.policy_deny,
             timing=request.timing or previous.timing,
             dns=request.dns or previous.dns,
         )
@@ -162,6 +164,7 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             slot=slot,
             nodes=1 if nodes is None else nodes,
             cni=request.cni or "calico",
+            policy_deny=request.policy_deny or "drop",
             network=Network.for_slot(slot),
             timing=request.timing or Timing(),
             dns=request.dns or Dns(),
@@ -265,12 +268,14 @@ class Cluster:
         start_timeout: float = 30,
         home: Path | None = None,
         dns: Dns | None = None,
+        policy_deny: str = "drop",
     ) -> None:
         self.nodes = nodes
         self.temporary = name is None
         self.name = name or f"t{os.getpid()}-{next(_names)}"
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self.cni = cni
+        self.policy_deny = policy_deny
         self.timing = timing
         self.dns = dns
         self.start_timeout = start_timeout
@@ -284,7 +289,8 @@ class Cluster:
         if self.temporary and self._data_dir is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix=f"kubeloop-{self.name}-"))
         data_dir = self._data_dir or self._temp_dir
-        request = Request(self.name, data_dir, self.nodes, self.cni, self.timing, self.dns)
+        request = Request(self.name, data_dir, self.nodes, self.cni, self.timing,
+                          self.dns, self.policy_deny)
         try:
             self._config, self._launch = launch(
                 self.registry, request, self.start_timeout, exit_with=os.getpid()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MAX_CLUSTERS = 12  # pod ranges 127.244/16 .. 127.255/16, one /16 per cluster slot
+POLICY_DENY_ACTIONS = ("drop", "reject")  # kubeloop up --policy-deny
 
 
 class ConfigError(ValueError):
@@ -153,6 +154,9 @@ class ClusterConfig:
     slot: int = 0
     nodes: int = 1
     cni: str = "calico"
+    # What NetworkPolicy does to a denied connection, as Calico's action: "drop" (the
+    # client times out) or "reject" (refused at once); UDP datagrams are dropped either way.
+    policy_deny: str = "drop"
     network: Network = field(default_factory=Network)
     timing: Timing = field(default_factory=Timing)
     dns: Dns = field(default_factory=Dns)
@@ -212,6 +216,8 @@ class ClusterConfig:
             raise ConfigError(f"--nodes {self.nodes}: a cluster has 1 to 250 nodes")
         if self.cni not in ("calico", "flannel"):
             raise ConfigError(f"--cni {self.cni!r}: choose calico or flannel")
+        if self.policy_deny not in POLICY_DENY_ACTIONS:
+            raise ConfigError(f"--policy-deny {self.policy_deny!r}: choose drop or reject")
         self.network.validate()
         self.timing.validate()
         self.dns.validate()

@@ -27,7 +27,7 @@ from node_agent import kubelet, objects
 from node_agent.containers import Directory
 from node_agent.handover import Carried, assign_ips, carried_over, continue_status
 from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
-from node_agent.enforcement import Enforcer, SyncGate
+from node_agent.enforcement import DnsPolicy, Enforcer, SyncGate
 from node_agent.kube_proxy import KubeProxy
 from kubeloop.netpol import PODS, POLICIES, PolicyIndex
 from node_agent.runtime import NodeInfo, PodRuntime
@@ -56,23 +56,30 @@ class Agent:
         self.statuses = StatusSync(self._send_status)
         self.objects = objects.ObjectCache()  # ConfigMaps and Secrets, for env sources
         net = config.network
-        # Every agent serves the kube-dns address itself (SO_REUSEPORT), node-local DNS
-        # style: it keeps answering while the apiserver is away.
-        self.dns = ClusterDns(net.cluster_domain, net.dns_ip, DNS_PORT, config.dns.upstreams,
-                              config.dns.hosts)
         # NetworkPolicy: enforced with calico (the default), not with flannel, as there.
         enforcing = config.cni == "calico"
         self.policies = PolicyIndex()
         self.flows = FlowLog(config.logs / f"flows-{self.name}.jsonl", self.name) \
             if enforcing else None
         self.enforcer = Enforcer(self.policies if enforcing else None, net.service_cidr,
-                                 self.flows)
+                                 self.flows, reject=config.policy_deny == "reject")
+        # Every agent serves the kube-dns address itself (SO_REUSEPORT), node-local DNS
+        # style: it keeps answering while the apiserver is away. Queries from pods are
+        # judged as connections to the kube-dns endpoints.
+        self.dns = ClusterDns(net.cluster_domain, net.dns_ip, DNS_PORT, config.dns.upstreams,
+                              config.dns.hosts, policy=DnsPolicy(self.enforcer, net.dns_ip,
+                                                                 DNS_PORT) if enforcing else None)
         self.proxy = KubeProxy(config, index, reserved={(net.dns_ip, DNS_PORT)},
-                               admit=self.enforcer.allowed if enforcing else None)
-        self.policies_synced = SyncGate({POLICIES, PODS, NAMESPACES}, open_now=not enforcing)
-        netpol: list[Follower] = [self.policies, self.policies_synced] if enforcing else []
+                               policy=self.enforcer if enforcing else None)
+        # Pods start once policies, pods and namespaces are known, and the kube-dns
+        # endpoints their DNS queries are judged against.
+        self.policies_synced = SyncGate({POLICIES, PODS, NAMESPACES, SERVICES, ENDPOINT_SLICES},
+                                        open_now=not enforcing)
+        gate: list[Follower] = [self.policies_synced] if enforcing else []
+        netpol: list[Follower] = [self.policies, *gate] if enforcing else []
         self.followers: dict[str, list[Follower]] = {
-            SERVICES: [self.proxy, self.dns], ENDPOINT_SLICES: [self.proxy, self.dns],
+            SERVICES: [self.proxy, self.dns, *gate],
+            ENDPOINT_SLICES: [self.proxy, self.dns, *gate],
             NAMESPACES: [self.dns, *netpol],
             **{resource: [self.objects] for resource in objects.RESOURCES.values()}}
         if enforcing:

@@ -31,7 +31,10 @@ class Admission(Protocol):
     """NetworkPolicy at the pod's edges (node_agent/enforcement.py)."""
 
     def egress_allowed(self, source: str, destination: str, port: int,
-                       protocol: str) -> bool: ...
+                       protocol: str) -> bool:
+        """False: the connection or flow is dropped (the client times out). Raises
+        ConnectionRefusedError instead for a denied TCP connection under ``kubeloop up
+        --policy-deny reject``."""
 
     def guarded(self, factory: Callable[[], Any], pod_ip: str, port: int,
                 protocol: str) -> Callable[[], Any]: ...

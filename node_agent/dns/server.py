@@ -6,6 +6,10 @@ is down (the records are the agent's watched copy). The socket code only moves b
 ``Responder`` decides. UDP is an asyncio datagram protocol whose cache hits are answered
 inside ``datagram_received``; TCP carries length-prefixed messages, several per
 connection, answered as they complete, closed after ``tcp_idle`` seconds of silence.
+
+With a ``QueryPolicy`` (NetworkPolicy, node_agent/enforcement.py) each UDP query and each
+TCP connection is admitted first: the agent stands in for the kube-dns endpoints, so the
+policy learns them (the kube-system/kube-dns Service's ready endpoints) as they change.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubeloop.tasks import TaskGroup
 from node_agent.dns import wire
@@ -26,6 +30,7 @@ from node_agent.dns.responder import Pending, Responder
 from node_agent.dns.settings import (
     DNS_PORT, Settings, parse_upstream, resolv_conf_nameservers, usable_upstreams)
 from node_agent.dns.upstream import Forwarder
+from node_agent.dns.zone import Tag, service_tag
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,21 @@ MAX_PENDING = 512  # queries waiting on an upstream; more get SERVFAIL at once
 TCP_PIPELINE = 64  # per connection: past that, reading pauses until some complete
 RESOLV_CONF = "/etc/resolv.conf"
 
+KUBE_DNS = ("kube-system", "kube-dns")  # the Service whose address the agents serve
+
 Send = Callable[[bytes], None]
+
+
+class QueryPolicy(Protocol):
+    """Whether a client may query (node_agent/enforcement.py's DnsPolicy)."""
+
+    def admits(self, source: str, source_port: int, protocol: str) -> bool: ...
+
+    def guarded(self, factory: Callable[[], Any]) -> Callable[[], Any]:
+        """The TCP listener's factory: connections not admitted get the deny action."""
+
+    def endpoints(self, targets: Mapping[str, Iterable[tuple[str, int]]]) -> None:
+        """The kube-dns endpoints a query stands for: protocol -> (IP, port)s."""
 
 
 class ClusterDns:
@@ -43,13 +62,14 @@ class ClusterDns:
     ``zone.ENDPOINT_SLICES`` or ``zone.NAMESPACES``), ``resync`` with a kind's complete
     list after a (re)connect; the next query sees the change. ``start`` binds, ``close``
     unbinds. ``upstreams``: ``IP[:PORT]`` strings, None for the host's resolv.conf, ``[]``
-    for none (then outside names get SERVFAIL). ``static_hosts``: name -> IPs."""
+    for none (then outside names get SERVFAIL). ``static_hosts``: name -> IPs.
+    ``policy``: NetworkPolicy for queries; None answers everyone."""
 
     def __init__(self, domain: str = "cluster.local", bind_ip: str = "127.96.0.10",
                  port: int = DNS_PORT, upstreams: Sequence[str] | None = None,
                  static_hosts: Mapping[str, Iterable[str]] | None = None, *,
                  forward_timeout: float = FORWARD_TIMEOUT, tcp_idle: float = TCP_IDLE,
-                 resolv_conf: str = RESOLV_CONF) -> None:
+                 resolv_conf: str = RESOLV_CONF, policy: QueryPolicy | None = None) -> None:
         if not 0 < port < 65536:
             raise ValueError(f"cluster DNS: port {port} is out of range 1..65535")
         self.settings = Settings.of(domain, bind_ip, static_hosts)
@@ -59,6 +79,7 @@ class ClusterDns:
         self._resolv_conf = resolv_conf
         self.forwarder = Forwarder((), forward_timeout)
         self.tcp_idle = tcp_idle
+        self.policy = policy
         self.tasks = TaskGroup(f"cluster-dns {bind_ip}")
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -67,13 +88,21 @@ class ClusterDns:
     # --- what the agent calls -------------------------------------------------------------
 
     def update(self, kind: str, obj: dict[str, Any]) -> None:
-        self.responder.changed(self.responder.zone.update(kind, obj), int(time.time()))
+        self._changed(self.responder.zone.update(kind, obj))
 
     def delete(self, kind: str, obj: dict[str, Any]) -> None:
-        self.responder.changed(self.responder.zone.delete(kind, obj), int(time.time()))
+        self._changed(self.responder.zone.delete(kind, obj))
 
     def resync(self, kind: str, objects: Iterable[dict[str, Any]]) -> None:
-        self.responder.changed(self.responder.zone.resync(kind, objects), int(time.time()))
+        self._changed(self.responder.zone.resync(kind, objects))
+
+    def _changed(self, tags: set[Tag]) -> None:
+        self.responder.changed(tags, int(time.time()))
+        if self.policy is not None and service_tag(KUBE_DNS) in tags:
+            view = self.responder.zone.service(*KUBE_DNS)
+            port = self.address[1]
+            self.policy.endpoints({protocol.upper(): view.targets(port, protocol) if view
+                                   else () for protocol in ("udp", "tcp")})
 
     async def start(self) -> None:
         """Binds UDP and TCP; raises OSError when the address cannot be bound."""
@@ -99,7 +128,10 @@ class ClusterDns:
             tcp.close()
             raise
         try:
-            self._tcp = await loop.create_server(lambda: _TcpConnection(self), sock=tcp)
+            factory: Callable[[], asyncio.Protocol] = lambda: _TcpConnection(self)
+            if self.policy is not None:
+                factory = self.policy.guarded(factory)
+            self._tcp = await loop.create_server(factory, sock=tcp)
         except BaseException:
             tcp.close()
             await self.close()
@@ -180,12 +212,16 @@ class _Udp(asyncio.DatagramProtocol):
     def __init__(self, dns: ClusterDns) -> None:
         self.dns = dns
         self.respond = dns.responder.respond
+        self.admits = dns.policy.admits if dns.policy is not None else None
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        admits = self.admits
+        if admits is not None and not admits(addr[0], addr[1], "UDP"):
+            return  # NetworkPolicy drops it: the client times out
         try:
             reply = self.respond(data, wire.UDP)
         except Exception:  # the server must outlive any query: log it, answer nothing

@@ -71,6 +71,16 @@ class ServiceView:
         """Every IP that names this Service in a PTR record."""
         return set(self.cluster_ips) | {e.ip for e in self.endpoints}
 
+    def targets(self, port: int, protocol: str) -> tuple[tuple[str, int], ...]:
+        """Where kube-proxy sends a connection to the Service's ``port``/``protocol``
+        (lowercase): each ready endpoint's IP and the endpoint port of that port's name."""
+        wanted = next((p for p in self.ports if p.port == port and p.protocol == protocol),
+                      None)
+        if wanted is None:
+            return ()
+        return tuple((e.ip, p.port) for e in self.endpoints for p in e.ports
+                     if p.name == wanted.name and p.protocol == protocol)
+
 
 @dataclass(frozen=True, slots=True)
 class _Service:

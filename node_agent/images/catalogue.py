@@ -34,6 +34,9 @@ class Kind(StrEnum):
     AGNHOST_PAUSE = "agnhost-pause"
     PAUSE = "pause"
     COREDNS = "coredns"
+    CALICO_NODE = "calico-node"
+    CALICO_KUBE_CONTROLLERS = "calico-kube-controllers"
+    FLANNEL = "flannel"
     COMMAND = "command"  # run through the exec toolbox
     EXIT = "exit"  # the process ends at once
     GENERIC = "generic"
@@ -335,6 +338,26 @@ def _coredns(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
     return Choice(Kind.COREDNS, {"version": version, "port": port, "quiet": values["quiet"]})
 
 
+CALICO_DEFAULT = "3.28.2"
+FLANNEL_DEFAULT = "0.26.1"
+
+
+def _calico_node(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+                 entrypoint: bool) -> Choice:
+    return Choice(Kind.CALICO_NODE, {"version": "v" + semver(ref.tag, CALICO_DEFAULT)})
+
+
+def _calico_controllers(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+                        entrypoint: bool) -> Choice:
+    return Choice(Kind.CALICO_KUBE_CONTROLLERS,
+                  {"version": "v" + semver(ref.tag, CALICO_DEFAULT)})
+
+
+def _flanneld(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+              entrypoint: bool) -> Choice:
+    return Choice(Kind.FLANNEL, {"version": "v" + semver(ref.tag, FLANNEL_DEFAULT)})
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What kubeloop knows of an image: how its own program reads its arguments,
@@ -362,6 +385,10 @@ _HELLO = ImageSpec(_hello, (), ("/hello-app",), frozenset({"hello-app"}),
 _BUSYBOX = _shell("sh")
 _CURL = _shell("curl", entrypoint=("/entrypoint.sh",))
 _COREDNS = ImageSpec(_coredns, ("/coredns",), (), frozenset({"coredns"}))
+_CALICO_NODE = ImageSpec(_calico_node, ("start_runit",), (), frozenset({"start_runit"}))
+_CALICO_CONTROLLERS = ImageSpec(_calico_controllers, ("/usr/bin/kube-controllers",), (),
+                                frozenset({"kube-controllers"}))
+_FLANNEL = ImageSpec(_flanneld, ("/opt/bin/flanneld",), (), frozenset({"flanneld"}))
 _JMALLOC = ImageSpec(_jmalloc, ("/bin/echo-server",), (),
                      frozenset({"echo-server"}), {"PORT": "8080"})
 
@@ -389,6 +416,12 @@ IMAGES: dict[tuple[str, str], ImageSpec] = {
     ("registry.k8s.io", "coredns/coredns"): _COREDNS,
     ("registry.k8s.io", "coredns"): _COREDNS,  # where kubeadm before 1.21 took it
     ("docker.io", "coredns/coredns"): _COREDNS,
+    ("docker.io", "calico/node"): _CALICO_NODE,
+    ("quay.io", "calico/node"): _CALICO_NODE,
+    ("docker.io", "calico/kube-controllers"): _CALICO_CONTROLLERS,
+    ("quay.io", "calico/kube-controllers"): _CALICO_CONTROLLERS,
+    ("docker.io", "flannel/flannel"): _FLANNEL,
+    ("ghcr.io", "flannel-io/flannel"): _FLANNEL,
     ("docker.io", "library/busybox"): _BUSYBOX,
     ("registry.k8s.io", "e2e-test-images/busybox"): _BUSYBOX,
     ("registry.k8s.io", "busybox"): _BUSYBOX,

@@ -5,7 +5,7 @@ environment) and the image's settings go into the app objects of ``webservers``,
 from __future__ import annotations
 
 from node_agent.containers import Identity
-from node_agent.images import coredns, echoes, goapps, webservers
+from node_agent.images import cni, coredns, echoes, goapps, webservers
 from node_agent.images.catalogue import Choice, Kind
 from node_agent.images.model import Program
 
@@ -44,6 +44,12 @@ def build(choice: Choice, identity: Identity, image: str, started: float) -> Pro
             return coredns.CoreDns(s["version"], s["port"], s["quiet"],
                                    (identity.resolver.nameserver, coredns.UPSTREAM_PORT),
                                    started)
+        case Kind.CALICO_NODE:
+            return cni.CalicoNode(s["version"], identity.env.get("NODENAME", host))
+        case Kind.CALICO_KUBE_CONTROLLERS:
+            return cni.CalicoKubeControllers(s["version"])
+        case Kind.FLANNEL:
+            return cni.Flanneld(s["version"], identity.env.get("NODE_NAME", host))
         case Kind.GENERIC:
             return echoes.Generic(identity.namespace, identity.pod_name, identity.pod_ip,
                                   image, s["ports"])

@@ -5,6 +5,7 @@ open connections, so that connections to a removed endpoint end)."""
 from __future__ import annotations
 
 import abc
+import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -94,6 +95,16 @@ class ServicePort:
         self.connections.clear()
 
 
+class Admission(Protocol):
+    """NetworkPolicy for relayed TCP connections (node_agent/enforcement.py)."""
+
+    def allowed(self, source: str, destination: str, port: int, protocol: str,
+                source_port: int = 0) -> bool: ...
+
+    def deny(self, transport: asyncio.BaseTransport) -> object:
+        """Drops or rejects a connection it did not allow, per the deny action."""
+
+
 @dataclass
 class Context:
     """What every listener of one proxy needs."""
@@ -103,9 +114,9 @@ class Context:
     node_name: Callable[[int], str]  # node number -> node name
     tasks: TaskGroup
     udp_idle: float  # seconds a UDP flow lives without traffic
-    # NetworkPolicy, judged once the endpoint is chosen (as iptables does after DNAT):
-    # (client IP, endpoint IP, port, protocol) -> allowed. None lets everything pass.
-    admit: Callable[[str, str, int, str], bool] | None = None
+    # NetworkPolicy, judged once the endpoint is chosen (as iptables does after DNAT).
+    # None lets everything pass.
+    policy: Admission | None = None
 
     def client_node(self, client_ip: str) -> str:
         """The node a client runs on: the one whose pod range or node IP holds its

@@ -14,12 +14,12 @@ import asyncio
 import logging
 import resource
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
 from node_agent.kube_proxy import rules
-from node_agent.kube_proxy.listeners import Context, Listener, ServicePort
+from node_agent.kube_proxy.listeners import Admission, Context, Listener, ServicePort
 from node_agent.kube_proxy.rules import Address, Frontend, Plan, PortRef
 from node_agent.kube_proxy.tcp import TcpListener
 from node_agent.kube_proxy.udp import UdpListener
@@ -69,10 +69,12 @@ class KubeProxy:
 
     def __init__(self, config: ClusterConfig, index: int, *, udp_idle: float = UDP_IDLE,
                  reserved: Collection[tuple[str, int]] = (),
-                 admit: Callable[[str, str, int, str], bool] | None = None) -> None:
+                 policy: Admission | None = None) -> None:
         """``index``: this node's number. ``reserved``: (IP, port) pairs other servers of
         the agent bind themselves (the cluster DNS on the kube-dns ClusterIP:53), which
-        the proxy never binds, so it does not join their SO_REUSEPORT group."""
+        the proxy never binds, so it does not join their SO_REUSEPORT group. ``policy``:
+        NetworkPolicy for TCP connections once their endpoint is picked (UDP datagrams
+        are judged at the endpoint pod, which sees the client's address)."""
         raise_fd_limit()
         network = config.network
         self.node = rules.Node(config.node_name(index), network.node_ip(index),
@@ -80,7 +82,7 @@ class KubeProxy:
         self.tasks = TaskGroup(f"kube-proxy {self.node.name}")
         self._context = Context(self.node.name,
                                 rules.NodeMap.of(network.node_cidr, network.pod_cidr),
-                                config.node_name, self.tasks, udp_idle, admit)
+                                config.node_name, self.tasks, udp_idle, policy)
         self._services: dict[ObjectKey, dict] = {}
         self._slices: dict[ObjectKey, dict] = {}
         self._slice_owner: dict[ObjectKey, ObjectKey] = {}

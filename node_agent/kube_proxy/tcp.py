@@ -17,7 +17,6 @@ from typing import cast
 
 from node_agent.kube_proxy.listeners import BACKLOG, Listener, bound_socket, upstream_socket
 from node_agent.kube_proxy.rules import Endpoint
-from node_agent.enforcement import DROP_HOLD
 from node_agent.kube_proxy.selection import EndpointKey
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -90,10 +89,11 @@ class _Relay:
             return
         transport.pause_reading()
         endpoint, source = route
-        admit = self.listener.context.admit
-        if admit is not None and not admit(peer[0], endpoint.ip, endpoint.port, "TCP"):
-            self.done = True  # NetworkPolicy drops it: silent, then reset
-            asyncio.get_running_loop().call_later(DROP_HOLD, reset, transport)
+        policy = self.listener.context.policy
+        if policy is not None and not policy.allowed(peer[0], endpoint.ip, endpoint.port, "TCP",
+                                                     peer[1]):
+            self.done = True
+            policy.deny(transport)  # dropped (silent, reset later) or rejected (reset now)
             return
         self.key = (endpoint.ip, endpoint.port)
         self.port.add(self.key, self)

@@ -203,8 +203,12 @@ class _Transfer:
         await self.say("* using HTTP/1.x\n")
         request = build_request(self.method, url.target,
                                 request_headers(self.o, url.authority, body), body or b"")
-        conn.writer.write(request)
-        await conn.writer.drain()
+        try:
+            conn.writer.write(request)
+            await conn.writer.drain()
+        except ConnectionError:  # reset as it connected (a reject rule, no endpoint)
+            raise _Failed(HTTP_ERRORS["reset"], "Recv failure: Connection reset by peer") \
+                from None
         self.sizes["request"] += len(request) - len(body or b"")
         self.sizes["upload"] += len(body or b"")
         self.times["pretransfer"] = self.elapsed()

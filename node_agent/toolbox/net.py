@@ -1,7 +1,9 @@
 """Sockets in the pod's network identity: every TCP connection and UDP socket binds its
-source address to the pod IP, so servers see the pod as the client. Errors come back as
-one ConnectError with a kind the commands turn into their own wording. Also reading one
-HTTP response off a connection (httpwire decides the framing)."""
+source address to the pod IP, so servers see the pod as the client, and passes the pod's
+egress NetworkPolicy first (a denied connection times out, or is refused at once with the
+reject deny action; a denied UDP socket's datagrams vanish); listeners pass its ingress
+policy. Errors come back as one ConnectError with a kind the commands turn into their own
+wording. Also reading one HTTP response off a connection (httpwire decides the framing)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import errno
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from node_agent.containers import Identity
 from node_agent.toolbox import httpwire
@@ -58,13 +61,12 @@ def os_error(e: OSError) -> ConnectError:
 async def connect(identity: Identity, ip: str, port: int,
                   timeout: float | None = None) -> Connection:
     """A TCP connection from the pod IP to ip:port within ``timeout`` seconds. One that
-    NetworkPolicy denies is dropped: it times out, as on Calico."""
-    admission = identity.admission
-    if admission is not None and not admission.egress_allowed(identity.pod_ip, ip, port,
-                                                              "TCP"):
-        await asyncio.sleep(DROPPED_WAIT if timeout is None else timeout)
-        raise ConnectError("timeout", "Connection timed out")
+    NetworkPolicy denies is dropped (it times out, as on Calico) or, with the reject
+    action, refused."""
     try:
+        if not _egress(identity, ip, port, "TCP"):
+            await asyncio.sleep(DROPPED_WAIT if timeout is None else timeout)
+            raise ConnectError("timeout", "Connection timed out")
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
                 ip, port, local_addr=(identity.pod_ip, 0))
@@ -73,6 +75,28 @@ async def connect(identity: Identity, ip: str, port: int,
     except OSError as e:
         raise os_error(e) from e
     return Connection(reader, writer)
+
+
+def _egress(identity: Identity, ip: str, port: int, protocol: str) -> bool:
+    """Whether the pod's egress policy lets this connection out (raises
+    ConnectionRefusedError when the reject action refuses it)."""
+    admission = identity.admission
+    return admission is None or admission.egress_allowed(identity.pod_ip, ip, port, protocol)
+
+
+async def listen(identity: Identity, port: int,
+                 accept: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+                 ) -> asyncio.Server:
+    """A TCP server on the pod IP (asyncio.start_server's streams) whose connections pass
+    the pod's ingress policy first, as a container's listeners do."""
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> asyncio.StreamReaderProtocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(), accept)
+    factory: Callable[[], asyncio.BaseProtocol] = protocol
+    if identity.admission is not None:
+        factory = identity.admission.guarded(protocol, identity.pod_ip, port, "TCP")
+    return await loop.create_server(factory, identity.pod_ip, port)
 
 
 def client_context(verify: bool, cafile_data: str | None = None) -> ssl.SSLContext:
@@ -133,14 +157,44 @@ class Datagrams(asyncio.DatagramProtocol):
         self.queue.put_nowait(exc)
 
 
+class _Dropped(asyncio.DatagramTransport):
+    """A UDP socket whose flow NetworkPolicy denies: what it sends never arrives, so the
+    tool waits for answers in vain, as behind a drop rule."""
+
+    def __init__(self, inner: asyncio.DatagramTransport) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        return None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._inner.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self._inner.is_closing()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+
 async def udp(identity: Identity, ip: str, port: int
               ) -> tuple[asyncio.DatagramTransport, Datagrams]:
+    """A connected UDP socket from the pod IP to ip:port; egress policy judges the flow
+    once, as conntrack does (a denied one drops every datagram, with either action: no
+    ICMP error is emulated)."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.create_datagram_endpoint(
+        transport, datagrams = await loop.create_datagram_endpoint(
             Datagrams, local_addr=(identity.pod_ip, 0), remote_addr=(ip, port))
     except OSError as e:
         raise os_error(e) from e
+    if not _egress(identity, ip, port, "UDP"):
+        return _Dropped(transport), datagrams
+    return transport, datagrams
 
 
 async def read_response(conn: Connection, parser: httpwire.ResponseParser,

@@ -219,6 +219,7 @@ async def _datagrams(o: NcOptions, proc: Proc, transport: asyncio.DatagramTransp
         while proc.streams.stdin is not None and (chunk := await proc.streams.stdin.read(8192)):
             transport.sendto(chunk)
         stdin_done.set()
+        incoming.queue.put_nowait(EOFError())  # wakes the reader: the -w countdown starts
 
     async with asyncio.TaskGroup() as group:
         sending = group.create_task(upstream())
@@ -231,7 +232,7 @@ async def _datagrams(o: NcOptions, proc: Proc, transport: asyncio.DatagramTransp
                 except TimeoutError:
                     return 0
                 if isinstance(item, Exception):
-                    continue  # ICMP errors for datagrams the peer refused
+                    continue  # ICMP errors for datagrams the peer refused, or the wake-up
                 await proc.out(item)
         finally:
             sending.cancel()
@@ -256,7 +257,7 @@ async def _listen(o: NcOptions, proc: Proc) -> int:
         finally:
             conn.close()
     try:
-        server = await asyncio.start_server(accept, proc.identity.pod_ip, o.local_port)
+        server = await net.listen(proc.identity, o.local_port or 0, accept)
     except OSError as e:
         return await proc.fail(f"bind: {e.strerror or e}")
     async with server:
