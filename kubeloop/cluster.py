@@ -17,6 +17,7 @@ import itertools
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 from kubeloop import control, kubeconfig, pki, registry, supervisor
+from kubeloop.client import Client, Namespace, new_namespace
 from kubeloop.config import MAX_CLUSTERS, ClusterConfig, ConfigError, Dns, Network, Timing
 
 LOG_TAIL_LINES = 20
@@ -251,11 +253,12 @@ def _busy_port(net: Network) -> int | None:
 _names = itertools.count(1)
 
 
-class Cluster:
+class Cluster(Client):
     """A cluster started in the background for the life of this object (or ``with`` block).
 
     Without a name it gets a unique one and a temporary data dir, both gone after
-    ``stop()``. Its supervisor also stops if this Python process dies.
+    ``stop()``. Its supervisor also stops if this Python process dies. As a ``Client``
+    (kubeloop/client.py) it applies, waits, execs and sends requests in ``default``.
     """
 
     def __init__(
@@ -277,12 +280,13 @@ class Cluster:
         self.cni = cni
         self.policy_deny = policy_deny
         self.timing = timing
-        self.dns = dns
+        self.dns_settings = dns
         self.start_timeout = start_timeout
         self.registry = registry.Registry(home or registry.home_from_env(os.environ))
         self._launch: supervisor.Launch | None = None
         self._temp_dir: Path | None = None
         self._config: ClusterConfig | None = None
+        self._api_ssl: ssl.SSLContext | None = None
 
     # --- lifecycle ---
     def start(self) -> Cluster:
@@ -290,7 +294,7 @@ class Cluster:
             self._temp_dir = Path(tempfile.mkdtemp(prefix=f"kubeloop-{self.name}-"))
         data_dir = self._data_dir or self._temp_dir
         request = Request(self.name, data_dir, self.nodes, self.cni, self.timing,
-                          self.dns, self.policy_deny)
+                          self.dns_settings, self.policy_deny)
         try:
             self._config, self._launch = launch(
                 self.registry, request, self.start_timeout, exit_with=os.getpid()
@@ -368,6 +372,21 @@ class Cluster:
         return control.wait_process_ready(self.config, name, timeout)
 
     # --- what clients need ---
+    @property
+    def cluster(self) -> Cluster:
+        return self
+
+    def create_namespace(self, prefix: str = "test") -> Namespace:
+        """A new namespace with a unique name; ``with`` it (or ``.delete_namespace()``) to
+        remove it."""
+        return new_namespace(self, prefix)
+
+    def api_ssl_context(self) -> ssl.SSLContext:
+        """Verifies the apiserver with the cluster CA (built once)."""
+        if self._api_ssl is None:
+            self._api_ssl = ssl.create_default_context(cafile=str(self.ca_cert))
+        return self._api_ssl
+
     @property
     def config(self) -> ClusterConfig:
         if self._config is None:
