@@ -42,10 +42,13 @@ class PathType(StrEnum):
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong with an Ingress the controller reports (as a Warning Event)."""
+    """Something wrong with an Ingress the controller reports: logged, and recorded as a
+    Warning Event unless ``event`` is False (a missing backend: ingress-nginx only logs
+    it, and `kubectl describe ingress` shows `<error: ... not found>` by itself)."""
 
     ingress: ObjectKey
     message: str
+    event: bool = True
 
 
 class Backend:
@@ -398,7 +401,7 @@ def _where(host: str, path: str) -> str:
 
 def _check(problems: list[Problem], key: ObjectKey, where: str, backend: Backend) -> None:
     if backend.error:
-        problems.append(Problem(key, f"{where}: {backend.error}"))
+        problems.append(Problem(key, f"{where}: {backend.error}", event=False))
 
 
 def _decide_tls(draft: _ServerDraft, tls: object, ingress: ObjectKey) -> None:

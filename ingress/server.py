@@ -209,8 +209,10 @@ class IngressProcess:
                            for kind, followers in self.followers.items()], stop)
 
     def _problem(self, problem: Problem) -> None:
-        namespace, name, reason, message = problem_event(problem)
-        self._event(namespace, name, "Warning", reason, message)
+        event = problem_event(problem)
+        if event is not None:
+            namespace, name, reason, message = event
+            self._event(namespace, name, "Warning", reason, message)
 
     def _event(self, namespace: str, name: str, type_: str, reason: str, message: str
                ) -> None:

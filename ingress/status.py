@@ -42,7 +42,10 @@ def status_updates(ingresses: Iterable[dict], classes: Classes, address: str
             yield ingress, status
 
 
-def problem_event(problem: Problem) -> tuple[str, str, str, str]:
-    """(namespace, name, reason, message) of the Warning Event reporting ``problem``."""
+def problem_event(problem: Problem) -> tuple[str, str, str, str] | None:
+    """(namespace, name, reason, message) of the Warning Event reporting ``problem``; None
+    for a problem ingress-nginx only logs."""
+    if not problem.event:
+        return None
     namespace, name = problem.ingress
     return namespace or "default", name, PROBLEM_REASON, problem.message

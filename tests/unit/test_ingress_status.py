@@ -67,9 +67,10 @@ def test_status_updates_names_only_the_ingresses_to_change() -> None:
     ("problem", "expected"),
     [(Problem(("web", "site"), "path /: service \"web/x\" not found"),
       ("web", "site", "Rejected", "path /: service \"web/x\" not found")),
-     (Problem(("", "site"), "bad"), ("default", "site", "Rejected", "bad"))],
-    ids=["namespaced", "no-namespace-is-default"])
-def test_problem_event(problem: Problem, expected: tuple[str, str, str, str]) -> None:
+     (Problem(("", "site"), "bad"), ("default", "site", "Rejected", "bad")),
+     (Problem(("web", "site"), "path /: service \"web/x\" not found", event=False), None)],
+    ids=["namespaced", "no-namespace-is-default", "logged-only"])
+def test_problem_event(problem: Problem, expected: tuple[str, str, str, str] | None) -> None:
     assert problem_event(problem) == expected
 
 
