@@ -24,7 +24,10 @@ Deployment and a `calico-node` pod per node in kube-system, or kube-flannel.yml'
 namespace `kube-flannel` with a `kube-flannel-ds` pod per node. There is no DaemonSet API,
 so the per-node pods are created here, bound to their node (hostNetwork, named as a
 DaemonSet names its pods), for each configured node that has none; their images run as
-the plugin's programs (node_agent/images/cni.py) while the agents do the actual work."""
+the plugin's programs (node_agent/images/cni.py) while the agents do the actual work.
+
+Every start also writes `kube-public/cluster-info` as kubeadm does (a kubeconfig with the
+server and the CA, no credentials), which `kubeloop join` reads unauthenticated."""
 
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from typing import Any
 from apiserver import registry
 from apiserver import status as errors
 from apiserver.resources import require
+from kubeloop import join
 from kubeloop.config import ClusterConfig, Network
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -80,17 +84,19 @@ async def ensure(reg: registry.Registry) -> None:
         "spec": {"clusterIP": net.kubernetes_service_ip, "ports": [
             {"name": "https", "port": 443, "protocol": "TCP", "targetPort": net.api_port}]},
     })
+    # Pods on other hosts reach the apiserver at its advertise address.
+    apiserver_ip = net.advertise_address or net.apiserver_ip
     await _create(reg, ENDPOINTS, "default", {
         "metadata": {"name": "kubernetes", "labels": {
             "endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": net.apiserver_ip}],
+        "subsets": [{"addresses": [{"ip": apiserver_ip}],
                      "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}]}],
     })
     await _create(reg, ENDPOINT_SLICES, "default", {
         "metadata": {"name": "kubernetes", "labels": {
             "kubernetes.io/service-name": "kubernetes"}},
         "addressType": "IPv4",
-        "endpoints": [{"addresses": [net.apiserver_ip], "conditions": {"ready": True}}],
+        "endpoints": [{"addresses": [apiserver_ip], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": net.api_port, "protocol": "TCP"}],
     })
     if first_start:
@@ -101,6 +107,23 @@ async def ensure(reg: registry.Registry) -> None:
     for res, ns, body in cni_addon(reg.config):
         await _create(reg, res, ns, body)
     await _ensure_per_node(reg)
+    await _ensure_cluster_info(reg)
+
+
+async def _ensure_cluster_info(reg: registry.Registry) -> None:
+    """kube-public/cluster-info as the control plane is now (its advertise address may
+    have changed): what ``kubeloop join`` reads, unauthenticated, to find the CA."""
+    net = reg.config.network
+    body = join.cluster_info(net.advertised_url, reg.config.ca_cert.read_bytes(),
+                             net.grpc_port)
+
+    def refresh(obj: dict[str, Any]) -> bool:
+        changed = obj.get("data") != body["data"]
+        obj["data"] = body["data"]
+        return changed
+
+    if not await _create(reg, CONFIG_MAPS, join.CLUSTER_INFO_NAMESPACE, body):
+        await reg.mutate(CONFIG_MAPS, join.CLUSTER_INFO_NAMESPACE, join.CLUSTER_INFO, refresh)
 
 
 def cluster_dns(net: Network) -> list[tuple[registry.Resource, dict[str, Any]]]:
@@ -263,6 +286,8 @@ def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def _ingress_pod_spec(ns: str, name: str) -> dict[str, Any]:
+    healthz = {"httpGet": {"path": "/healthz", "port": 10254, "scheme": "HTTP"},
+               "periodSeconds": 10, "successThreshold": 1, "timeoutSeconds": 1}
     return {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "terminationGracePeriodSeconds": 0,
@@ -280,6 +305,10 @@ def _ingress_pod_spec(ns: str, name: str) -> dict[str, Any]:
                          "fieldPath": "metadata.namespace"}}}],
             "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"},
                       {"containerPort": 443, "name": "https", "protocol": "TCP"}],
+            # The deploy manifest's probes on the controller's health port; readiness
+            # without its 10 s initial delay: the emulated controller is up at once.
+            "livenessProbe": {**healthz, "initialDelaySeconds": 10, "failureThreshold": 5},
+            "readinessProbe": {**healthz, "failureThreshold": 3},
             "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
         }],
     }

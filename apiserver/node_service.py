@@ -1,15 +1,18 @@
 """The gRPC service node agents use: register, heartbeat, watch the objects they act on,
 report pod status, and finish graceful pod deletions. Authenticated with the node token
-(``authorization: Bearer ...`` metadata) over TLS with the cluster CA."""
+(``authorization: Bearer ...`` metadata) over TLS with the cluster CA; ``Join``, which
+hands a node from another host that token, with a bootstrap token instead."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import ipaddress
 import logging
 import os
 import platform
-
+import re
+import time
 from typing import Any
 
 import grpc
@@ -20,6 +23,7 @@ from apiserver import status as errors
 from apiserver.controllers.nodes import NODES, NodeLifecycle
 from apiserver.events import Recorder
 from apiserver.resources import RESOURCES
+from kubeloop import join, pki
 from kubeloop.object_selectors import SelectorError, parse_field_selector, parse_label_selector
 from proto import kubeloop_pb2 as pb
 from proto import kubeloop_pb2_grpc as pb_grpc
@@ -40,12 +44,44 @@ class NodeService(pb_grpc.NodeServiceServicer):
         self.recorder = recorder
         self.token = node_token
         self.config = reg.config
+        self._joined: set[int] = set()  # node numbers Join handed out while we run
 
     async def _auth(self, context: grpc.aio.ServicerContext) -> None:
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and hmac.compare_digest(value, f"Bearer {self.token}"):
-                return
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid node token is required")
+        if not hmac.compare_digest(_bearer(context), self.token):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "a valid node token is required")
+
+    # --- join ------------------------------------------------------------------------------
+    async def Join(self, request: pb.JoinRequest,
+                   context: grpc.aio.ServicerContext) -> pb.JoinResponse:
+        """Admits a node from another host: a bootstrap token buys the node token, a
+        number (so its name and pod CIDR) and a kubelet certificate for its address."""
+        config = self.config
+        if not join.accepted(pki.read_bootstrap_tokens(config), _bearer(context), time.time()):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "the bootstrap token is unknown or expired; create one on "
+                                "the control plane with: kubeloop token create")
+        problem = join.address_problem(request.address, config.network)
+        if problem is not None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"{problem}; give another with --address")
+        pattern = re.compile(re.escape(config.node_name(0)[:-1]) + r"(\d+)")
+        names = (s.obj["metadata"]["name"] for s in self.registry.store.iter(NODES.key))
+        taken = self._joined | {int(m[1]) for m in map(pattern.fullmatch, names) if m}
+        number = join.node_number(request.node_number, config.nodes + 1, taken)
+        if number is None:
+            return await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                       "every node number (up to 250) is taken")
+        self._joined.add(number)  # not a Node until it registers: no one else gets it
+        name = config.node_name(number)
+        cert, key = pki.issue_certificate(config.ca_cert.read_bytes(),
+                                          config.ca_key.read_bytes(), [name], [request.address])
+        settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "data_dir"}
+        log.info("node %s joins from %s", name, request.address)
+        return pb.JoinResponse(node_number=number, node_name=name,
+                               pod_cidr=config.network.node_pod_cidr(number),
+                               node_token=self.token, cluster_config=orjson.dumps(settings),
+                               kubelet_cert=cert, kubelet_key=key)
 
     # --- register / heartbeat ------------------------------------------------------------
     async def Register(self, request: pb.RegisterRequest,
@@ -243,3 +279,11 @@ class NodeService(pb_grpc.NodeServiceServicer):
                                    field_path=request.field_path,
                                    host=request.node_name)
         return pb.EventResponse()
+
+
+def _bearer(context: grpc.aio.ServicerContext) -> str:
+    """The call's bearer token ("" without one)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and value.startswith("Bearer "):
+            return str(value.removeprefix("Bearer "))
+    return ""

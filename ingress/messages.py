@@ -1,16 +1,22 @@
-"""HTTP messages as ingress-nginx writes them, with no I/O: the request head sent to a
-backend (X-Forwarded-*, X-Real-IP, X-Request-ID), the response head sent to a client,
-nginx's own pages (404, 413, 502, 503, ...) byte for byte, the 308 to https, request
-targets reduced to the path routing matches, and the access log line in ingress-nginx's
-default ``log-format-upstream``.
+"""HTTP messages as ingress-nginx writes them, with no I/O: what the proxy takes from a
+client's request head (``read_request``), the request head sent to a backend
+(X-Forwarded-*, X-Real-IP, X-Request-ID), the response head sent to a client
+(``relay``), nginx's own pages (404, 413, 502, 503, ...) byte for byte, the 308 to https,
+request targets reduced to the path routing matches, and the access log line in
+ingress-nginx's default ``log-format-upstream``.
+
+``Request`` and ``Response`` depend only on the bytes of a head (and the few flags
+named), so the proxy may keep them and reuse them when the same bytes come again.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 from urllib.parse import unquote
 
 CRLF = b"\r\n"
@@ -205,28 +211,84 @@ def sort_request_headers(headers: Headers) -> tuple[dict[bytes, bytes], list[byt
     return noted, kept
 
 
-def request_head(method: bytes, target: bytes, kept: list[bytes], *, host: bytes,
+class BadRequest(ValueError):
+    """A request head nginx answers with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the proxy needs from a client's request head."""
+
+    method: bytes
+    url: bytes
+    line: str  # the request line, for the access log
+    size: int  # the head's length as nginx's $request_length counts it
+    keep_alive: bool
+    upgrade: bool  # asks to switch protocols (CONNECT never does here)
+    protocol: bytes  # its Upgrade header
+    chunked: bool
+    length: int  # Content-Length, 0 without one
+    host: bytes
+    request_id: bytes  # X-Request-ID as received, b"" without one
+    expect_continue: bool
+    forwarded_for: bytes | None
+    referer: str
+    user_agent: str
+    kept: tuple[bytes, ...]  # header lines passed on unchanged
+
+    @property
+    def replayable(self) -> bool:
+        """The whole request is its head: it may be sent again to another backend."""
+        return not (self.chunked or self.length or self.upgrade)
+
+
+def read_request(method: bytes, url: bytes, version: str, *, keep_alive: bool,
+                 upgrade: bool, headers: Headers, fields_size: int) -> Request:
+    """A parsed request head (``fields_size``: its header lines' bytes, CRLFs included).
+    BadRequest for a Content-Length that is not a number."""
+    noted, kept = sort_request_headers(headers)
+    chunked, length = False, 0
+    coding = noted.get(b"transfer-encoding")
+    if coding is not None:
+        chunked = b"chunked" in coding.lower()
+    elif b"content-length" in noted:
+        value = noted[b"content-length"].strip()
+        if not value.isdigit():
+            raise BadRequest(value)
+        length = int(value)
+    line = f"{method.decode('latin-1')} {url.decode('latin-1')} HTTP/{version}"
+    return Request(
+        method, url, line, len(line) + fields_size + 4, keep_alive,
+        upgrade and method != b"CONNECT", noted.get(b"upgrade", b""), chunked, length,
+        noted.get(b"host", b""), noted.get(b"x-request-id", b""),
+        noted.get(b"expect", b"").lower() == b"100-continue", noted.get(b"x-forwarded-for"),
+        noted.get(b"referer", b"").decode("latin-1"),
+        noted.get(b"user-agent", b"").decode("latin-1"), tuple(kept))
+
+
+def request_head(method: bytes, target: bytes, kept: Sequence[bytes], *, host: bytes,
                  client_ip: bytes, port: bytes, scheme: bytes, request_id: bytes,
                  length: int | None, forwarded_for: bytes | None = None,
                  upgrade: bytes = b"") -> bytes:
     """The head sent to the backend, as ingress-nginx's proxy_set_header lines make it.
     ``length``: the body's Content-Length, None for a chunked body (re-chunked)."""
-    out = [method + b" " + target + b" HTTP/1.1", b"Host: " + host,
-           b"X-Request-ID: " + request_id, b"X-Real-IP: " + client_ip,
-           b"X-Forwarded-For: " + client_ip, b"X-Forwarded-Host: " + host,
-           b"X-Forwarded-Port: " + port, b"X-Forwarded-Proto: " + scheme,
-           b"X-Forwarded-Scheme: " + scheme, b"X-Scheme: " + scheme]
+    out = [method, b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\nX-Request-ID: ", request_id,
+           b"\r\nX-Real-IP: ", client_ip, b"\r\nX-Forwarded-For: ", client_ip,
+           b"\r\nX-Forwarded-Host: ", host, b"\r\nX-Forwarded-Port: ", port,
+           b"\r\nX-Forwarded-Proto: ", scheme, b"\r\nX-Forwarded-Scheme: ", scheme,
+           b"\r\nX-Scheme: ", scheme]
     if forwarded_for is not None:
-        out.append(b"X-Original-Forwarded-For: " + forwarded_for)
-    out += kept
+        out += (b"\r\nX-Original-Forwarded-For: ", forwarded_for)
+    if kept:
+        out += (CRLF, CRLF.join(kept))
     if length is None:
-        out.append(b"Transfer-Encoding: chunked")
+        out.append(b"\r\nTransfer-Encoding: chunked")
     elif length:
-        out.append(b"Content-Length: %d" % length)
+        out.append(b"\r\nContent-Length: %d" % length)
     if upgrade:
-        out += [b"Connection: upgrade", b"Upgrade: " + upgrade]
-    out.append(CRLF)
-    return CRLF.join(out)
+        out += (b"\r\nConnection: upgrade\r\nUpgrade: ", upgrade)
+    out.append(b"\r\n\r\n")
+    return b"".join(out)
 
 
 def response_fields(head: bytes, start: int = 0) -> tuple[bytes, bytes, int]:
@@ -266,8 +328,43 @@ def response_head(status: int, block: bytes, lowered: bytes, *, date: bytes,
     return b"".join(out)
 
 
-@dataclass
-class LogEntry:
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*(?:\r|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A backend's response head as it goes on to the client."""
+
+    status: int
+    head: bytes  # for the client
+    length: bool  # the backend delimits the body by Content-Length ...
+    chunked: bool  # ... or by chunks (with neither, by closing)
+    rechunked: bool  # the client gets the body chunked: it has no length
+    # The body's exact size when this relay depends on nothing but the backend's head
+    # bytes (it has a length or no body, and a Date of its own); None otherwise.
+    fixed_body: int | None
+
+
+def relay(status: int, block: bytes, lowered: bytes, *, date: bytes, keep_alive: bool,
+          bodiless: bool) -> Response:
+    """How a backend's final response head (not 1xx) goes on to the client. A body
+    without a length is re-chunked for a keep-alive client; an HTTP/1.0 client's ends
+    when the connection closes."""
+    length = b"\r\ncontent-length:" in lowered
+    chunked = b"\r\ntransfer-encoding:" in lowered
+    rechunked = not length and not bodiless and keep_alive
+    fixed: int | None = None
+    if b"\r\ndate:" in lowered and not chunked:
+        if bodiless:
+            fixed = 0
+        elif length and (m := _CONTENT_LENGTH.search(lowered)) is not None:
+            fixed = int(m.group(1))
+    head = response_head(status, block, lowered, date=date, keep_alive=keep_alive,
+                         chunked=rechunked)
+    return Response(status, head, length, chunked, rechunked, fixed)
+
+
+class LogEntry(NamedTuple):
     """One request as the access log line needs it."""
 
     remote_addr: str
@@ -289,9 +386,8 @@ class LogEntry:
 
 def access_line(e: LogEntry) -> str:
     """ingress-nginx's default log-format-upstream."""
-    local = _LOG_TIME(e.time)
-    return (f'{e.remote_addr} - - [{local}] "{e.request_line}" {e.status} '
-            f'{e.body_bytes_sent} "{e.referer or "-"}" "{e.user_agent or "-"}" '
-            f"{e.request_length} {e.request_time:.3f} [{e.upstream_name}] [] "
-            f"{e.upstream_addr} {e.upstream_response_length} {e.upstream_response_time} "
-            f"{e.upstream_status} {e.request_id}")
+    (addr, started, line, status, sent, referer, agent, length, took, name, upstream,
+     upstream_length, upstream_took, upstream_status, request_id) = e
+    return (f'{addr} - - [{_LOG_TIME(started)}] "{line}" {status} {sent} '
+            f'"{referer or "-"}" "{agent or "-"}" {length} {took:.3f} [{name}] [] '
+            f"{upstream} {upstream_length} {upstream_took} {upstream_status} {request_id}")

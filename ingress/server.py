@@ -28,9 +28,11 @@ from ingress.controller import (ENDPOINT_SLICES, INGRESS_CLASSES, INGRESSES, KIN
 from ingress.routing import Problem, object_key
 from ingress.status import (COMPONENT, SYNC_MESSAGE, SYNC_REASON, problem_event,
                             status_updates)
-from kubeloop import grpc_client, logs
+from kubeloop import grpc_client, logs, overlay
+from kubeloop.addons import INGRESS_CONTROLLER, INGRESS_LABELS, INGRESS_NAMESPACE, label_selector
 from kubeloop.config import ClusterConfig
 from kubeloop.follow import FirstSync, Follower, follow
+from kubeloop.overlay.follower import NODES, RouteFollower
 from kubeloop.tasks import TaskGroup, until_first
 from proto import kubeloop_pb2 as pb
 
@@ -42,7 +44,6 @@ MAX_BACKOFF = 2.0  # seconds between attempts to write a Secret, at most
 EVENT_BACKLOG = 1000  # Events waiting to be sent; more are dropped (best effort)
 SECRET_BACKLOG = 100
 FIRST_SYNC_ORDER = (SECRETS, ENDPOINT_SLICES, SERVICES, INGRESS_CLASSES, INGRESSES)
-POD_NAME = "ingress-nginx-controller"  # the Events' source host
 # gRPC codes that say "this object, not the connection": logged, the session goes on.
 OBJECT_ERRORS = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
                  grpc.StatusCode.INVALID_ARGUMENT)
@@ -107,6 +108,45 @@ class StatusPublisher:
                     raise
                 log.info("status of Ingress %s/%s not written: %s", meta.get("namespace"),
                          meta["name"], e.details())
+
+
+class OwnPod:
+    """Follows the controller's own pod (the add-on Deployment's, in its namespace) and
+    hands its IP to ``use``: backends see connections from that pod, as from a real
+    ingress-nginx pod, so NetworkPolicies that admit the ingress-nginx namespace or pods
+    apply. "" while no such pod runs (connections then come from the ingress address)."""
+
+    def __init__(self, use: Callable[[str], None]) -> None:
+        self.use = use
+        self.pods: dict[tuple[str, str], dict] = {}
+        self.ip = ""
+
+    def resync(self, kind: str, objects: list[dict]) -> None:
+        self.pods = {object_key(o): o for o in objects}
+        self._choose()
+
+    def update(self, kind: str, obj: dict) -> None:
+        self.pods[object_key(obj)] = obj
+        self._choose()
+
+    def delete(self, kind: str, obj: dict) -> None:
+        self.pods.pop(object_key(obj), None)
+        self._choose()
+
+    def _choose(self) -> None:
+        running = sorted(
+            (key, pod["status"]["podIP"]) for key, pod in self.pods.items()
+            if pod.get("status", {}).get("phase") == "Running"
+            and pod["status"].get("podIP") and not pod["metadata"].get("deletionTimestamp"))
+        ip = running[0][1] if running else ""
+        if ip != self.ip:
+            self.ip = ip
+            self.use(ip)
+            if ip:
+                log.info("connecting to backends from pod %s/%s (%s)", *running[0][0], ip)
+            else:
+                log.info("no %s pod runs: connecting to backends from the ingress address",
+                         INGRESS_CONTROLLER)
 
 
 class SecretWriter:
@@ -192,6 +232,12 @@ class IngressProcess:
         self.followers: dict[str, list[Follower]] = {kind: [routes] for kind in KINDS}
         self.followers[INGRESSES].append(statuses)
         self.followers[INGRESS_CLASSES].append(statuses)
+        self.own_pod = OwnPod(self._connect_from)
+        # Backends on nodes that do not share this loopback: through their tunnels.
+        self.dialer = overlay.Dialer(config.overlay)
+        overlay.install(self.dialer)
+        if config.overlay != overlay.Mode.SHARED:
+            self.followers[NODES] = [RouteFollower(self.dialer)]
 
     async def start(self) -> None:
         """Listens; OSError when the address or ports cannot be had."""
@@ -205,8 +251,13 @@ class IngressProcess:
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One connected period: every watch until one fails or we are asked to stop."""
-        await until_first([follow(self.stub, kind, followers)
-                           for kind, followers in self.followers.items()], stop)
+        own_pod = follow(self.stub, "pods", [self.own_pod], namespace=INGRESS_NAMESPACE,
+                         label_selector=label_selector(INGRESS_LABELS))
+        await until_first([own_pod, *(follow(self.stub, kind, followers)
+                                      for kind, followers in self.followers.items())], stop)
+
+    def _connect_from(self, ip: str) -> None:
+        self.controller.proxy.source_ip = ip
 
     def _problem(self, problem: Problem) -> None:
         event = problem_event(problem)
@@ -220,7 +271,7 @@ class IngressProcess:
         request = pb.EventRequest(
             object=pb.ObjectRef(resource=INGRESSES, namespace=namespace, name=name),
             type=type_, reason=reason, message=message, component=COMPONENT,
-            node_name=POD_NAME)
+            node_name=INGRESS_CONTROLLER)
         try:
             self.events.put_nowait(request)
         except asyncio.QueueFull:
@@ -240,6 +291,7 @@ class IngressProcess:
     async def close(self) -> None:
         await self.controller.close()
         await self.tasks.close()
+        await self.dialer.close()
         await self.channel.close()
 
 

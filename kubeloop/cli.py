@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubeloop import control, probe, registry, supervisor
-from kubeloop.config import POLICY_DENY_ACTIONS, ClusterConfig, ConfigError, Dns
+from kubeloop.config import OVERLAY_MODES, POLICY_DENY_ACTIONS, ClusterConfig, ConfigError, \
+    Dns
 
 if TYPE_CHECKING:
-    from kubeloop import cluster
+    from kubeloop import cluster, join_client
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -150,6 +151,11 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
         cni=args.cni,
         dns=_dns(args),
         policy_deny=args.policy_deny,
+        overlay=args.overlay,
+        advertise_address=args.advertise_address,
+        bind_address=args.bind_address,
+        cert_sans=tuple(args.cert_san) if args.cert_san else None,
+        ingress=False if args.no_ingress else None,
     )
     began = time.monotonic()
     if args.foreground:
@@ -203,6 +209,90 @@ def _say_starting(config: ClusterConfig) -> None:
 def _say_ready(config: ClusterConfig, began: float) -> None:
     print(f"Cluster ready in {time.monotonic() - began:.1f}s")
     print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
+    if config.network.advertise_address:
+        from kubeloop import pki
+
+        print("Nodes on other hosts join with:")
+        token = pki.ensure_bootstrap_token(config).token
+        print(f"  {_join_command(config, token)}", flush=True)
+
+
+def _join_command(config: ClusterConfig, token: str) -> str:
+    from kubeloop import join
+
+    return join.join_command(config.network.advertised_url, token,
+                             join.ca_cert_hash(config.ca_cert.read_bytes()))
+
+
+def cmd_token_create(args: argparse.Namespace, reg: registry.Registry) -> int:
+    from kubeloop import join, pki
+
+    config = _require_config(_entry(reg, args.name))
+    try:
+        ttl = join.parse_ttl(args.ttl)
+    except join.JoinError as e:
+        raise ConfigError(str(e)) from e
+    record = pki.create_bootstrap_token(config, ttl, args.description or "")
+    print(_join_command(config, record.token) if args.print_join_command else record.token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace, reg: registry.Registry) -> int:
+    from kubeloop import join, pki
+
+    config = _require_config(_entry(reg, args.name))
+    now = time.time()
+    rows = [[r.token,
+             "<forever>" if r.expires is None else join.format_ttl(r.expires - now),
+             "<never>" if r.expires is None else time.strftime(
+                 "%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.expires)),
+             r.description or "<none>"]
+            for r in pki.read_bootstrap_tokens(config) if r.valid(now)]
+    if not rows:
+        print(f"No valid bootstrap tokens; create one with: kubeloop token create "
+              f"--name {config.name}")
+        return 0
+    print(format_table(["TOKEN", "TTL", "EXPIRES", "DESCRIPTION"], rows))
+    return 0
+
+
+def cmd_join(args: argparse.Namespace, reg: registry.Registry) -> int:
+    """Join this host's node to a cluster whose control plane runs elsewhere, then run
+    its agent in this process (exec: signals reach it directly, as a container's)."""
+    from kubeloop import join, join_client
+
+    try:
+        trust = _trust(args)
+        host, port = join.parse_server(args.server)
+        address = args.address or join_client.source_address(host, port)
+        data_dir = Path(args.data_dir or reg.home / f"node-{address}").expanduser().resolve()
+        config, reply = join_client.join_cluster(args.server, args.token, trust, address,
+                                                  data_dir)
+    except join.JoinError as e:
+        raise ConfigError(str(e)) from e
+    print(f'Node {reply.node_name} joined cluster "{config.name}" (address {address}, '
+          f"pods {reply.pod_cidr}, data dir {config.root})", flush=True)
+    argv = [sys.executable, "-m", "node_agent", "--data-dir", config.data_dir,
+            "--node", str(config.joined_node)]
+    os.execve(sys.executable, argv, supervisor.child_env(os.environ))
+
+
+def _trust(args: argparse.Namespace) -> join_client.Trust:
+    from kubeloop import join, join_client
+
+    chosen = [bool(args.ca_cert_hash), bool(args.ca_cert), args.insecure_skip_ca_verification]
+    if sum(chosen) != 1:
+        raise join.JoinError("say how to trust the cluster's CA, with one of: --ca-cert-hash "
+                             "sha256:... (as in the join command kubeloop up prints), "
+                             "--ca-cert PATH, --insecure-skip-ca-verification")
+    if args.ca_cert:
+        try:
+            return join_client.Trust(ca_pem=Path(args.ca_cert).read_bytes())
+        except OSError as e:
+            raise join.JoinError(f"--ca-cert {args.ca_cert}: {e.strerror or e}") from None
+    if args.ca_cert_hash:
+        return join_client.Trust(ca_hash=join.parse_ca_hash(args.ca_cert_hash))
+    return join_client.Trust(insecure=True)
 
 
 def cmd_down(args: argparse.Namespace, reg: registry.Registry) -> int:
@@ -402,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--foreground", action="store_true",
                     help="run in this terminal; Ctrl-C stops the cluster")
     up.add_argument("--cni", choices=["calico", "flannel"], help="network plugin to emulate")
+    up.add_argument("--overlay", choices=OVERLAY_MODES,
+                    help="how pod traffic crosses nodes: shared (one loopback), tunnel "
+                    "(through each node's tunnel, port 8472) or auto (the default: shared "
+                    "when every node address is on 127.0.0.0/8)")
     up.add_argument("--policy-deny", choices=POLICY_DENY_ACTIONS,
                     help="what NetworkPolicy does to a denied connection, as Calico: drop "
                     "(the client times out; the default) or reject (refused at once)")
@@ -411,9 +505,58 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dns-host", action="append", metavar="NAME=IP",
                     help="a static name the cluster DNS answers (repeatable), "
                     "e.g. test.local=127.200.0.1")
+    up.add_argument("--advertise-address", metavar="IP",
+                    help="the apiserver's address for nodes on other hosts (kubeloop join): "
+                    "it listens there too and its certificate names it; prints the join "
+                    "command")
+    up.add_argument("--bind-address", metavar="IP",
+                    help="where the apiserver listens besides its loopback address "
+                    "(default: the advertise address; 0.0.0.0: every interface)")
+    up.add_argument("--cert-san", action="append", metavar="NAME|IP",
+                    help="another name or address for the apiserver's certificate "
+                    "(repeatable), e.g. a DNS name other hosts use")
+    up.add_argument("--no-ingress", action="store_true",
+                    help="do not run the ingress controller here (run it on another host "
+                    "with kubeloop serve ingress)")
     up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                     help=f"seconds to wait for readiness (default {DEFAULT_TIMEOUT:g})")
     up.set_defaults(run=cmd_up)
+
+    joining = sub.add_parser(
+        "join", help="run this host's node in a cluster whose control plane is elsewhere",
+        description="As kubeadm join: reads the cluster's CA (kube-public/cluster-info), "
+        "checks it, joins with the bootstrap token, writes the node's data dir and runs its "
+        "agent in this process (Ctrl-C or SIGTERM stops it; join again with the same data "
+        "dir to restart the same node).")
+    joining.add_argument("--server", required=True, metavar="URL",
+                         help="the apiserver, e.g. https://192.168.1.10:6443")
+    joining.add_argument("--token", required=True, help="a bootstrap token (kubeloop token "
+                         "create on the control plane)")
+    joining.add_argument("--ca-cert-hash", metavar="sha256:HEX",
+                         help="the CA's public key hash, as the join command gives it")
+    joining.add_argument("--ca-cert", metavar="PATH", help="the cluster's CA certificate")
+    joining.add_argument("--insecure-skip-ca-verification", action="store_true",
+                         help="trust whatever CA the server announces")
+    joining.add_argument("--address", metavar="IP",
+                         help="this node's address (its InternalIP; default: the one this "
+                         "host reaches the server from)")
+    joining.add_argument("--data-dir", help="where the node keeps its files "
+                         "(default $KUBELOOP_HOME/node-ADDRESS)")
+    joining.set_defaults(run=cmd_join)
+
+    token = sub.add_parser("token", help="bootstrap tokens for kubeloop join").add_subparsers(
+        dest="token_command", required=True, metavar="create|list")
+    create = token.add_parser("create", help="a new bootstrap token")
+    create.add_argument("--ttl", default="24h",
+                        help="how long it is valid, e.g. 24h, 30m (0: forever; default 24h)")
+    create.add_argument("--description", help="what it is for")
+    create.add_argument("--print-join-command", action="store_true",
+                        help="print the whole kubeloop join command")
+    create.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    create.set_defaults(run=cmd_token_create)
+    tokens = token.add_parser("list", help="the valid bootstrap tokens")
+    tokens.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    tokens.set_defaults(run=cmd_token_list)
 
     down = sub.add_parser("down", help="stop a cluster")
     down.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")

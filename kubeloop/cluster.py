@@ -117,6 +117,21 @@ class Request:
     timing: Timing | None = None
     dns: Dns | None = None
     policy_deny: str | None = None
+    overlay: str | None = None
+    # Many hosts (kubeloop up --advertise-address ...); None: as before.
+    advertise_address: str | None = None
+    bind_address: str | None = None
+    cert_sans: tuple[str, ...] | None = None
+    ingress: bool | None = None
+
+    def network(self, base: Network) -> Network:
+        """``base`` with the addresses this request sets."""
+        return dataclasses.replace(
+            base,
+            advertise_address=base.advertise_address if self.advertise_address is None
+            else self.advertise_address,
+            bind_address=base.bind_address if self.bind_address is None else self.bind_address,
+            cert_sans=base.cert_sans if self.cert_sans is None else self.cert_sans)
 
 
 def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
@@ -146,8 +161,11 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             nodes=previous.nodes if nodes is None else nodes,
             cni=request.cni or previous.cni,
             policy_deny=request.policy_deny or previous.policy_deny,
+            overlay=request.overlay or previous.overlay,
             timing=request.timing or previous.timing,
             dns=request.dns or previous.dns,
+            network=request.network(previous.network),
+            ingress=previous.ingress if request.ingress is None else request.ingress,
         )
         _claim_own_slot(reg, config, running)
     else:
@@ -167,9 +185,11 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
             nodes=1 if nodes is None else nodes,
             cni=request.cni or "calico",
             policy_deny=request.policy_deny or "drop",
-            network=Network.for_slot(slot),
+            overlay=request.overlay or "auto",
+            network=request.network(Network.for_slot(slot)),
             timing=request.timing or Timing(),
             dns=request.dns or Dns(),
+            ingress=request.ingress is not False,
         )
     try:
         config.validate()
@@ -272,6 +292,7 @@ class Cluster(Client):
         home: Path | None = None,
         dns: Dns | None = None,
         policy_deny: str = "drop",
+        overlay: str = "auto",
     ) -> None:
         self.nodes = nodes
         self.temporary = name is None
@@ -279,6 +300,7 @@ class Cluster(Client):
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self.cni = cni
         self.policy_deny = policy_deny
+        self.overlay = overlay
         self.timing = timing
         self.dns_settings = dns
         self.start_timeout = start_timeout
@@ -294,7 +316,7 @@ class Cluster(Client):
             self._temp_dir = Path(tempfile.mkdtemp(prefix=f"kubeloop-{self.name}-"))
         data_dir = self._data_dir or self._temp_dir
         request = Request(self.name, data_dir, self.nodes, self.cni, self.timing,
-                          self.dns_settings, self.policy_deny)
+                          self.dns_settings, self.policy_deny, overlay=self.overlay)
         try:
             self._config, self._launch = launch(
                 self.registry, request, self.start_timeout, exit_with=os.getpid()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 MAX_CLUSTERS = 12  # pod ranges 127.244/16 .. 127.255/16, one /16 per cluster slot
 POLICY_DENY_ACTIONS = ("drop", "reject")  # kubeloop up --policy-deny
+OVERLAY_MODES = ("auto", "shared", "tunnel")  # kubeloop up --overlay
 
 
 class ConfigError(ValueError):
@@ -38,6 +39,14 @@ class Network:
     cluster_domain: str = "cluster.local"
     # NodePorts also listen on 127.0.0.1 (``curl localhost:30080``); only one cluster can.
     node_ports_on_localhost: bool = True
+    # Many hosts (kubeloop up --advertise-address): the apiserver's address for nodes on
+    # other hosts (in its certificate, listened on too), what it binds besides
+    # ``apiserver_ip`` ("0.0.0.0": everything), and extra names for its certificate.
+    advertise_address: str = ""
+    bind_address: str = ""
+    cert_sans: tuple[str, ...] = ()
+    # Node number -> address, for nodes outside the plan (joined from another host).
+    node_ips: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_slot(cls, index: int) -> Network:
@@ -62,7 +71,22 @@ class Network:
         return str(ipaddress.ip_network(self.service_cidr)[1])
 
     def node_ip(self, n: int) -> str:
-        return str(ipaddress.ip_network(self.node_cidr)[n])
+        return self.node_ips.get(str(n)) or str(ipaddress.ip_network(self.node_cidr)[n])
+
+    @property
+    def listen_hosts(self) -> list[str]:
+        """Where the apiserver listens (REST and gRPC): its plan address, for this host's
+        processes and kubeconfig, plus the bind or advertise address; a wildcard bind
+        covers them all (and may not share a port with a specific address)."""
+        if self.bind_address in ("0.0.0.0", "::"):
+            return [self.bind_address]
+        return list(dict.fromkeys(a for a in (self.apiserver_ip, self.bind_address or
+                                              self.advertise_address) if a))
+
+    @property
+    def advertised_url(self) -> str:
+        """The REST URL nodes on other hosts use."""
+        return f"https://{self.advertise_address or self.apiserver_ip}:{self.api_port}"
 
     def node_pod_cidr(self, n: int) -> str:
         net = ipaddress.ip_network(self.pod_cidr)
@@ -93,6 +117,18 @@ class Network:
         low, high = self.node_ports
         if not 1 <= low <= high <= 65535:
             raise ConfigError(f"network.node_port_range: {self.node_port_range!r} is not LOW-HIGH")
+        for flag, value in (("--advertise-address", self.advertise_address),
+                            ("--bind-address", self.bind_address), *(
+                                ("node address", ip) for ip in self.node_ips.values())):
+            try:
+                if value:
+                    ipaddress.ip_address(value)
+            except ValueError:
+                raise ConfigError(f"{flag} {value!r} is not an IP address") from None
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Network:
+        return cls(**{**raw, "cert_sans": tuple(raw.get("cert_sans") or ())})
 
 
 @dataclass(frozen=True)
@@ -157,9 +193,19 @@ class ClusterConfig:
     # What NetworkPolicy does to a denied connection, as Calico's action: "drop" (the
     # client times out) or "reject" (refused at once); UDP datagrams are dropped either way.
     policy_deny: str = "drop"
+    # How pod traffic crosses nodes (node_agent/README.md, "Overlay"): "shared" (every pod
+    # IP is connectable from every node: one loopback), "tunnel" (through the owning
+    # node's tunnel, port 8472) or "auto" (shared when every node address is on 127/8).
+    overlay: str = "auto"
     network: Network = field(default_factory=Network)
     timing: Timing = field(default_factory=Timing)
     dns: Dns = field(default_factory=Dns)
+    # The node a data dir made by ``kubeloop join`` runs (its number); 0 on the control
+    # plane's host, whose data dir runs the apiserver and nodes 1..``nodes``.
+    joined_node: int = 0
+    # The ingress process runs with the control plane (not when it runs elsewhere,
+    # ``kubeloop serve ingress``).
+    ingress: bool = True
 
     # --- files in the data dir -------------------------------------------------------
     @property
@@ -195,6 +241,16 @@ class ClusterConfig:
         return self.pki / "node.token"
 
     @property
+    def bootstrap_tokens_file(self) -> Path:
+        return self.pki / "bootstrap-tokens.json"
+
+    def kubelet_cert(self, node_name: str) -> Path:
+        return self.pki / f"kubelet-{node_name}.crt"
+
+    def kubelet_key(self, node_name: str) -> Path:
+        return self.pki / f"kubelet-{node_name}.key"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
 
@@ -209,15 +265,29 @@ class ClusterConfig:
     def node_name(self, n: int) -> str:
         return f"{self.name}-node-{n}"
 
+    def process_names(self) -> list[str]:
+        """The processes this data dir's supervisor runs, in start order: the control
+        plane's, or the one node a ``kubeloop join`` data dir holds."""
+        if self.joined_node:
+            return [f"node-{self.joined_node}"]
+        return ["apiserver", *(f"node-{n}" for n in range(1, self.nodes + 1)),
+                *(["ingress"] if self.ingress else [])]
+
     def validate(self) -> None:
         if not self.data_dir:
             raise ConfigError("data_dir is required")
-        if not 1 <= self.nodes <= 250:
-            raise ConfigError(f"--nodes {self.nodes}: a cluster has 1 to 250 nodes")
+        # 0: a control plane only, for nodes joining from other hosts (or a joined node's).
+        control_plane_only = self.nodes == 0 and bool(self.network.advertise_address or
+                                                      self.joined_node)
+        if not (1 <= self.nodes <= 250 or control_plane_only):
+            raise ConfigError(f"--nodes {self.nodes}: a cluster has 1 to 250 nodes (0 with "
+                              "--advertise-address: nodes join from other hosts)")
         if self.cni not in ("calico", "flannel"):
             raise ConfigError(f"--cni {self.cni!r}: choose calico or flannel")
         if self.policy_deny not in POLICY_DENY_ACTIONS:
             raise ConfigError(f"--policy-deny {self.policy_deny!r}: choose drop or reject")
+        if self.overlay not in OVERLAY_MODES:
+            raise ConfigError(f"--overlay {self.overlay!r}: choose auto, shared or tunnel")
         self.network.validate()
         self.timing.validate()
         self.dns.validate()
@@ -239,8 +309,12 @@ class ClusterConfig:
             raise ConfigError(f"{path} not found: is {data_dir} a kubeloop data dir?") from e
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}: not valid JSON ({e})") from e
-        raw["network"] = Network(**raw.get("network", {}))
-        raw["timing"] = Timing(**raw.get("timing", {}))
-        raw["dns"] = Dns.from_json(raw.get("dns", {}))
-        raw["data_dir"] = str(Path(data_dir).resolve())
-        return cls(**raw)
+        return cls.from_json(raw, data_dir)
+
+    @classmethod
+    def from_json(cls, raw: dict, data_dir: str | Path) -> ClusterConfig:
+        """The config of ``cluster.json``'s content (``asdict`` of one) for ``data_dir``."""
+        return cls(**{**raw, "network": Network.from_json(raw.get("network", {})),
+                      "timing": Timing(**raw.get("timing", {})),
+                      "dns": Dns.from_json(raw.get("dns", {})),
+                      "data_dir": str(Path(data_dir).resolve())})

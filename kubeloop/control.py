@@ -37,7 +37,7 @@ INGRESS_HTTP_PORT = 80  # the ingress controller listens there (network.ingress_
 
 def process_names(config: ClusterConfig) -> list[str]:
     """The children ``kubeloop status`` lists and ``control`` accepts, in start order."""
-    return ["apiserver", *(f"node-{n}" for n in range(1, config.nodes + 1)), "ingress"]
+    return config.process_names()
 
 
 # --- the protocol: pure decisions ------------------------------------------------------

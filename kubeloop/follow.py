@@ -33,11 +33,15 @@ async def _call(result: Awaitable[None] | None) -> None:
         await result
 
 
-async def follow(stub: Any, resource: str, followers: Sequence[Follower]) -> None:
-    """Feed ``followers`` from a watch of ``resource`` until the stream fails (the
-    ``grpc.aio.AioRpcError`` propagates; the caller reconnects and calls it again)."""
+async def follow(stub: Any, resource: str, followers: Sequence[Follower], *,
+                 namespace: str = "", label_selector: str = "") -> None:
+    """Feed ``followers`` from a watch of ``resource`` (in ``namespace`` and matching
+    ``label_selector`` when given) until the stream fails (the ``grpc.aio.AioRpcError``
+    propagates; the caller reconnects and calls it again)."""
     listed: dict[tuple[str, str], dict] | None = {}  # the initial list, until SYNCED
-    async for event in stub.Watch(pb.WatchRequest(resource=resource)):
+    request = pb.WatchRequest(resource=resource, namespace=namespace,
+                              label_selector=label_selector)
+    async for event in stub.Watch(request):
         if event.type == pb.WatchEvent.SYNCED:
             objects = list((listed or {}).values())
             for f in followers:

@@ -1,4 +1,5 @@
-"""Cluster PKI: the CA, the apiserver serving certificate and the bearer tokens.
+"""Cluster PKI: the CA, the apiserver serving certificate, the bearer tokens and the
+bootstrap tokens nodes join with (``kubeloop/join.py``).
 
 ``ensure_pki`` writes whatever is missing under ``config.pki`` and keeps what exists, so a
 restart on the same data dir keeps the CA every kubeconfig already trusts. Keys are ECDSA
@@ -12,6 +13,7 @@ import datetime
 import ipaddress
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeloop import join
 from kubeloop.config import ClusterConfig, Network
 
 CA_COMMON_NAME = "kubeloop-ca"
@@ -40,7 +43,30 @@ def apiserver_sans(network: Network) -> tuple[list[str], list[str]]:
         f"kubernetes.default.svc.{network.cluster_domain}",
     ]
     ips = [network.apiserver_ip, "127.0.0.1", network.kubernetes_service_ip]
-    return dns, list(dict.fromkeys(ips))
+    for extra in (network.advertise_address, network.bind_address, *network.cert_sans):
+        if extra and extra not in ("0.0.0.0", "::"):
+            (ips if _is_ip(extra) else dns).append(extra)
+    return list(dict.fromkeys(dns)), list(dict.fromkeys(ips))
+
+
+def covers(cert_pem: bytes, dns_names: Sequence[str], ip_addresses: Sequence[str]) -> bool:
+    """Whether the certificate names every one of the DNS names and IP addresses."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    have_ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(dns_names) <= set(sans.get_values_for_type(x509.DNSName)) and \
+        set(ip_addresses) <= have_ips
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def create_ca(now: datetime.datetime, days: int = CA_DAYS) -> tuple[bytes, bytes]:
@@ -139,7 +165,8 @@ def issue_certificate(
 def ensure_pki(config: ClusterConfig) -> list[Path]:
     """Create the CA, apiserver certificate and tokens that are missing; return what was written.
 
-    A new CA invalidates the old apiserver certificate, so both are rewritten together.
+    A new CA invalidates the old apiserver certificate, so both are rewritten together; so
+    does a new advertise address or ``--cert-san`` the certificate does not name yet.
     """
     written: list[Path] = []
     config.pki.mkdir(parents=True, exist_ok=True)
@@ -151,8 +178,9 @@ def ensure_pki(config: ClusterConfig) -> list[Path]:
         write_private(config.ca_key, ca_key_pem)
         config.ca_cert.write_bytes(ca_pem)
         written += [config.ca_cert, config.ca_key]
-    if new_ca or not (config.apiserver_cert.exists() and config.apiserver_key.exists()):
-        dns, ips = apiserver_sans(config.network)
+    dns, ips = apiserver_sans(config.network)
+    if new_ca or not (config.apiserver_cert.exists() and config.apiserver_key.exists()) \
+            or not covers(config.apiserver_cert.read_bytes(), dns, ips):
         cert_pem, key_pem = issue_certificate(
             config.ca_cert.read_bytes(), config.ca_key.read_bytes(), dns, ips, now=now
         )
@@ -164,6 +192,35 @@ def ensure_pki(config: ClusterConfig) -> list[Path]:
             write_private(token_file, (secrets.token_hex(32) + "\n").encode())
             written.append(token_file)
     return written
+
+
+def read_bootstrap_tokens(config: ClusterConfig) -> list[join.TokenRecord]:
+    try:
+        return join.tokens_from_json(config.bootstrap_tokens_file.read_text())
+    except FileNotFoundError:
+        return []
+
+
+def create_bootstrap_token(config: ClusterConfig, ttl: float | None, description: str = "",
+                           *, now: float | None = None) -> join.TokenRecord:
+    """A new bootstrap token, saved with the valid ones (expired ones are dropped, as
+    kubeadm's token cleaner does)."""
+    now = time.time() if now is None else now
+    record = join.TokenRecord(join.generate_token(), None if ttl is None else now + ttl,
+                              description)
+    kept = [r for r in read_bootstrap_tokens(config) if r.valid(now)]
+    write_private(config.bootstrap_tokens_file, join.tokens_to_json([*kept, record]).encode())
+    return record
+
+
+def ensure_bootstrap_token(config: ClusterConfig) -> join.TokenRecord:
+    """A valid bootstrap token for the join command ``kubeloop up`` prints: the one that
+    expires last, or a new one (default TTL) when none is left."""
+    now = time.time()
+    valid = [r for r in read_bootstrap_tokens(config) if r.valid(now)]
+    if valid:
+        return max(valid, key=lambda r: float("inf") if r.expires is None else r.expires)
+    return create_bootstrap_token(config, join.DEFAULT_TTL, "made by kubeloop up", now=now)
 
 
 def read_token(path: Path) -> str:

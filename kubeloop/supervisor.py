@@ -58,13 +58,15 @@ MAX_REQUEST = 1024  # bytes in a request line
 
 
 def child_commands(config: ClusterConfig, python: str) -> dict[str, list[str]]:
-    """Process name (as ``control.process_names`` has them) -> argv, apiserver first (it
-    is started first), then the node agents and the ingress controller."""
-    argvs = [[python, "-m", "apiserver", "--data-dir", config.data_dir]] + [
-        [python, "-m", "node_agent", "--data-dir", config.data_dir, "--node", str(n)]
-        for n in range(1, config.nodes + 1)
-    ] + [[python, "-m", "ingress", "--data-dir", config.data_dir]]
-    return dict(zip(control.process_names(config), argvs, strict=True))
+    """Process name (as ``config.process_names`` has them) -> argv, in start order: the
+    apiserver first, then the node agents and the ingress controller."""
+    def argv(name: str) -> list[str]:
+        if name.startswith("node-"):
+            return [python, "-m", "node_agent", "--data-dir", config.data_dir,
+                    "--node", name.removeprefix("node-")]
+        return [python, "-m", name, "--data-dir", config.data_dir]
+
+    return {name: argv(name) for name in config.process_names()}
 
 
 @dataclass(frozen=True)
@@ -553,7 +555,7 @@ def spawn(
                 pass_fds=(ready_w, slot_fd),
                 start_new_session=True,
                 cwd=config.root,
-                env=_child_env(os.environ),
+                env=child_env(os.environ),
             )
     except BaseException:
         os.close(ready_r)
@@ -609,7 +611,7 @@ def _kill_quietly(pid: int, sig: signal.Signals, group: bool = False) -> None:
         pass  # already gone, which is what we want
 
 
-def _child_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def child_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """The environment plus, for a source checkout, its root on PYTHONPATH.
 
     Appended, not prepended, so a PYTHONPATH chosen by the caller still wins.

@@ -18,9 +18,10 @@ import signal
 import grpc
 import orjson
 
-from kubeloop import grpc_client, logs
+from kubeloop import grpc_client, logs, overlay
 from kubeloop.config import ClusterConfig
 from kubeloop.flows import FlowLog
+from kubeloop.overlay.follower import NODES, RouteFollower
 from kubeloop.follow import Follower, follow
 from kubeloop.tasks import TaskGroup, until_first
 from node_agent import kubelet, objects
@@ -29,6 +30,7 @@ from node_agent.handover import Carried, assign_ips, carried_over, continue_stat
 from node_agent.dns import ENDPOINT_SLICES, NAMESPACES, SERVICES, ClusterDns
 from node_agent.enforcement import DnsPolicy, Enforcer, SyncGate
 from node_agent.kube_proxy import KubeProxy
+from node_agent.overlay.server import TunnelServer
 from kubeloop.netpol import PODS, POLICIES, PolicyIndex
 from node_agent.runtime import NodeInfo, PodRuntime
 from node_agent.status_sync import StatusSync
@@ -84,6 +86,13 @@ class Agent:
             **{resource: [self.objects] for resource in objects.RESOURCES.values()}}
         if enforcing:
             self.followers.update({POLICIES: netpol, PODS: netpol})
+        # The pod network between nodes: connections to pods of other nodes go through
+        # their tunnel unless every node shares this loopback (node_agent/README.md).
+        self.dialer = overlay.Dialer(config.overlay, self.name, self.address)
+        overlay.install(self.dialer)
+        self.tunnel = TunnelServer(self.address)
+        if config.overlay != overlay.Mode.SHARED:
+            self.followers[NODES] = [RouteFollower(self.dialer)]
         self._events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self._last_ip: str | None = None  # the pod IP handed out last
         self._carried: dict[str, Carried] = {}  # uid -> from a previous agent process
@@ -256,14 +265,25 @@ class Agent:
                       "CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep on the "
                       "python binary)", self.dns.address[0], DNS_PORT, e.strerror or e)
 
+    async def start_tunnel(self) -> None:
+        """Carry other nodes' traffic to this node's pods; without the port, pods here are
+        reachable only from nodes sharing this loopback."""
+        try:
+            await self.tunnel.start()
+        except OSError as e:
+            log.error("overlay tunnel not served on %s:%d: %s", self.address, self.tunnel.port,
+                      e.strerror or e)
+
     async def close(self) -> None:
         await self.dns.close()
+        await self.tunnel.close()
         await self.proxy.close()
         if self.flows is not None:
             self.flows.close()
         for uid in list(self.runtimes):
             await self._stop_pod(uid)
         await self.tasks.close()
+        await self.dialer.close()
         await self._channel.close()
 
 
@@ -289,11 +309,15 @@ async def serve(config: ClusterConfig, index: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     logs.dump_tasks_on_sigusr1()
-    cert, key = kubelet.serving_certificate(config, agent.name, agent.address)
+    if config.joined_node:  # no CA key on this host: Join issued the certificate
+        cert, key = config.kubelet_cert(agent.name), config.kubelet_key(agent.name)
+    else:
+        cert, key = kubelet.serving_certificate(config, agent.name, agent.address)
     server = kubelet.KubeletServer(agent.directory, agent.address, kubelet.KUBELET_PORT, cert,
                                    key, config.node_token_file.read_text().strip())
     await server.start()
     await agent.start_dns()
+    await agent.start_tunnel()
     try:
         await agent.run(stop)
     finally:

@@ -40,8 +40,7 @@ def serving_certificate(config: ClusterConfig, node_name: str, address: str) -> 
     cluster CA) into the data dir; done at every start so the SANs always match."""
     cert_pem, key_pem = pki.issue_certificate(config.ca_cert.read_bytes(),
                                               config.ca_key.read_bytes(), [node_name], [address])
-    cert_path = config.pki / f"kubelet-{node_name}.crt"
-    key_path = config.pki / f"kubelet-{node_name}.key"
+    cert_path, key_path = config.kubelet_cert(node_name), config.kubelet_key(node_name)
     pki.write_private(key_path, key_pem)
     cert_path.write_bytes(cert_pem)
     return cert_path, key_path

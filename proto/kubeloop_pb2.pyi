@@ -159,3 +159,29 @@ class EventRequest(_message.Message):
 class EventResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class JoinRequest(_message.Message):
+    __slots__ = ("address", "node_number")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    NODE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    node_number: int
+    def __init__(self, address: _Optional[str] = ..., node_number: _Optional[int] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("node_number", "node_name", "pod_cidr", "node_token", "cluster_config", "kubelet_cert", "kubelet_key")
+    NODE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    POD_CIDR_FIELD_NUMBER: _ClassVar[int]
+    NODE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    KUBELET_CERT_FIELD_NUMBER: _ClassVar[int]
+    KUBELET_KEY_FIELD_NUMBER: _ClassVar[int]
+    node_number: int
+    node_name: str
+    pod_cidr: str
+    node_token: str
+    cluster_config: bytes
+    kubelet_cert: bytes
+    kubelet_key: bytes
+    def __init__(self, node_number: _Optional[int] = ..., node_name: _Optional[str] = ..., pod_cidr: _Optional[str] = ..., node_token: _Optional[str] = ..., cluster_config: _Optional[bytes] = ..., kubelet_cert: _Optional[bytes] = ..., kubelet_key: _Optional[bytes] = ...) -> None: ...

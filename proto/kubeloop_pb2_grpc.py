@@ -64,6 +64,11 @@ class NodeServiceStub:
                 request_serializer=proto_dot_kubeloop__pb2.EventRequest.SerializeToString,
                 response_deserializer=proto_dot_kubeloop__pb2.EventResponse.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/kubeloop.v1.NodeService/Join',
+                request_serializer=proto_dot_kubeloop__pb2.JoinRequest.SerializeToString,
+                response_deserializer=proto_dot_kubeloop__pb2.JoinResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -114,6 +119,15 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """Join admits a node from another host (kubeloop join), authenticated by a bootstrap
+        token instead of the node token: it numbers the node (its name and pod CIDR follow)
+        and answers with what its agent needs. The agent then calls Register as any other.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +160,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.RecordEvent,
                     request_deserializer=proto_dot_kubeloop__pb2.EventRequest.FromString,
                     response_serializer=proto_dot_kubeloop__pb2.EventResponse.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=proto_dot_kubeloop__pb2.JoinRequest.FromString,
+                    response_serializer=proto_dot_kubeloop__pb2.JoinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +329,33 @@ class NodeService:
             '/kubeloop.v1.NodeService/RecordEvent',
             proto_dot_kubeloop__pb2.EventRequest.SerializeToString,
             proto_dot_kubeloop__pb2.EventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kubeloop.v1.NodeService/Join',
+            proto_dot_kubeloop__pb2.JoinRequest.SerializeToString,
+            proto_dot_kubeloop__pb2.JoinResponse.FromString,
             options,
             channel_credentials,
             insecure,

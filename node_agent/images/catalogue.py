@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from node_agent import toolbox
-from node_agent.images import coredns, flags
+from node_agent.images import coredns, flags, ingress_nginx
 from node_agent.images.flags import Flag, FlagError
 from node_agent.images.model import Exit
 
@@ -37,6 +37,7 @@ class Kind(StrEnum):
     CALICO_NODE = "calico-node"
     CALICO_KUBE_CONTROLLERS = "calico-kube-controllers"
     FLANNEL = "flannel"
+    INGRESS_NGINX = "ingress-nginx-controller"
     COMMAND = "command"  # run through the exec toolbox
     EXIT = "exit"  # the process ends at once
     GENERIC = "generic"
@@ -142,6 +143,8 @@ def choose(image: str, command: Sequence[str], args: Sequence[str],
     entrypoint = False
     if argv and posixpath.basename(argv[0]) == "docker-entrypoint.sh" and spec is _NGINX:
         argv, entrypoint = argv[1:], True
+    if argv and posixpath.basename(argv[0]) == "dumb-init" and spec is _INGRESS_NGINX:
+        argv = _after_dumb_init(argv[1:])
     if argv and posixpath.basename(argv[0]) == "entrypoint.sh" and spec is _CURL:
         rest = argv[1:]
         # Its entrypoint runs curl unless the first argument is a command it has.
@@ -358,6 +361,49 @@ def _flanneld(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
     return Choice(Kind.FLANNEL, {"version": "v" + semver(ref.tag, FLANNEL_DEFAULT)})
 
 
+def _after_dumb_init(args: Sequence[str]) -> tuple[str, ...]:
+    """The command dumb-init runs: what follows its options (and the ``--`` ending them)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option == "--":
+            break
+        if option in ("-r", "--rewrite") and rest:
+            rest.pop(0)  # its signal rewrite, s:r
+    return tuple(rest)
+
+
+# The flags of /nginx-ingress-controller that show from outside; the many others (and
+# klog's) are accepted and have no effect here.
+INGRESS_NGINX_FLAGS = (
+    Flag("http-port", int, ingress_nginx.HTTP_PORT, "Port to use for servicing HTTP traffic."),
+    Flag("https-port", int, ingress_nginx.HTTPS_PORT,
+         "Port to use for servicing HTTPS traffic."),
+    Flag("healthz-port", int, ingress_nginx.HEALTHZ_PORT,
+         "Port to use for the healthz endpoint."),
+    Flag("election-id", str, "ingress-controller-leader", "Election id to use for Ingress "
+         "status updates."),
+    Flag("controller-class", str, "k8s.io/ingress-nginx", "Ingress Class Controller value "
+         "this Ingress satisfies."),
+    Flag("validating-webhook", str, "", "The address to start an admission controller on "
+         "to validate incoming ingresses."),
+    Flag("version", bool, False, "Show release information about the NGINX Ingress "
+         "controller and exit."))
+
+
+def _ingress_nginx(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+                   entrypoint: bool) -> Choice:
+    release = "v" + semver(ref.tag, ingress_nginx.RELEASE.lstrip("v"))
+    values = flags.parse_cobra("nginx-ingress-controller", args, INGRESS_NGINX_FLAGS,
+                               lenient=True)
+    if values["version"]:
+        return Choice(Kind.EXIT, exit=Exit(0, tuple(ingress_nginx.version_lines(release))))
+    return Choice(Kind.INGRESS_NGINX, {"settings": ingress_nginx.Settings(
+        release, int(values["http-port"]), int(values["https-port"]),
+        int(values["healthz-port"]), str(values["election-id"]),
+        str(values["controller-class"]), str(values["validating-webhook"]))})
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What kubeloop knows of an image: how its own program reads its arguments,
@@ -389,6 +435,9 @@ _CALICO_NODE = ImageSpec(_calico_node, ("start_runit",), (), frozenset({"start_r
 _CALICO_CONTROLLERS = ImageSpec(_calico_controllers, ("/usr/bin/kube-controllers",), (),
                                 frozenset({"kube-controllers"}))
 _FLANNEL = ImageSpec(_flanneld, ("/opt/bin/flanneld",), (), frozenset({"flanneld"}))
+_INGRESS_NGINX = ImageSpec(_ingress_nginx, ("/usr/bin/dumb-init", "--"),
+                           ("/nginx-ingress-controller",),
+                           frozenset({"nginx-ingress-controller"}))
 _JMALLOC = ImageSpec(_jmalloc, ("/bin/echo-server",), (),
                      frozenset({"echo-server"}), {"PORT": "8080"})
 
@@ -422,6 +471,8 @@ IMAGES: dict[tuple[str, str], ImageSpec] = {
     ("quay.io", "calico/kube-controllers"): _CALICO_CONTROLLERS,
     ("docker.io", "flannel/flannel"): _FLANNEL,
     ("ghcr.io", "flannel-io/flannel"): _FLANNEL,
+    ("registry.k8s.io", "ingress-nginx/controller"): _INGRESS_NGINX,
+    ("registry.k8s.io", "ingress-nginx/controller-chroot"): _INGRESS_NGINX,
     ("docker.io", "library/busybox"): _BUSYBOX,
     ("registry.k8s.io", "e2e-test-images/busybox"): _BUSYBOX,
     ("registry.k8s.io", "busybox"): _BUSYBOX,

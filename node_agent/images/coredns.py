@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import NamedTuple
 
+from node_agent.images import formats
 from node_agent.images.goapps import NOT_FOUND, go_respond
 from node_agent.images.model import (Exit, HttpApp, Listener, Program, RelayApp,
                                      RelayFailure, Request, Response)
@@ -125,19 +125,6 @@ def go_error(failure: RelayFailure, upstream: tuple[str, int], tcp: bool) -> str
             f"{reason.get(failure.kind, failure.detail)}")
 
 
-def go_float(value: float) -> str:
-    """strconv.FormatFloat(value, 'g', -1, 64): how Prometheus's Go client prints a
-    sample (the shortest digits; an exponent from 1e+06 up and below 1e-04)."""
-    number = Decimal(repr(float(value))).normalize()
-    sign, digits, exponent = number.as_tuple()
-    assert isinstance(exponent, int)
-    exp = len(digits) - 1 + exponent
-    if number == 0 or -4 <= exp < 6:
-        return format(number, "f")
-    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
-    return f"{'-' if sign else ''}{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
-
-
 @dataclass
 class Counters:
     """What the metrics count: requests by (protocol, type), responses by rcode."""
@@ -218,7 +205,7 @@ class Metrics(HttpApp):
     def render(self) -> str:
         zone = f'server="{self.server}",view="",zone="."'
         c = self.counters
-        families: list[tuple[str, str, str, list[tuple[str, float]]]] = [
+        families: list[formats.Family] = [
             ("coredns_build_info", "gauge", "A metric with a constant '1' value labeled by "
              "version, revision, and goversion from which CoreDNS was built.",
              [(f'goversion="{GO_VERSION}",revision="{REVISION}",version="{self.version}"', 1)]),
@@ -241,14 +228,7 @@ class Metrics(HttpApp):
              "Start time of the process since unix epoch in seconds.",
              [("", round(self.started, 2))]),
         ]
-        lines = []
-        for name, kind, help_text, samples in families:
-            if not samples:
-                continue  # a counter vector with no children yet is not exposed
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            lines += [f"{name}{{{labels}}} {go_float(value)}" if labels
-                      else f"{name} {go_float(value)}" for labels, value in samples]
-        return "\n".join(lines) + "\n"
+        return formats.prometheus_text(families)
 
 
 class CoreDns(Program):

@@ -124,10 +124,13 @@ def cobra_usage(command: str, flags: Sequence[Flag]) -> list[str]:
 
 
 def parse_cobra(command: str, argv: Sequence[str], flags: Sequence[Flag],
-                ignored: frozenset[str] = frozenset()) -> dict[str, str | int | bool]:
+                ignored: frozenset[str] = frozenset(), *,
+                lenient: bool = False) -> dict[str, str | int | bool]:
     """pflag parsing for a cobra command that takes no positional arguments (agnhost's
     subcommands): --name=value, --name value, --flag[=bool]. ``ignored`` names are
-    accepted and dropped (klog's global flags)."""
+    accepted and dropped (klog's global flags); ``lenient`` drops every flag not in
+    ``flags`` and positional arguments too (a binary with far more flags than the
+    emulation reads, ingress-nginx's), only a bad value of a known flag fails."""
     known = {f.name: f for f in flags}
     values: dict[str, str | int | bool] = {f.name: f.default for f in flags}
     positional: list[str] = []
@@ -139,17 +142,18 @@ def parse_cobra(command: str, argv: Sequence[str], flags: Sequence[Flag],
     while args:
         arg = args.pop(0)
         if arg == "--":
-            positional += args
+            positional += [] if lenient else args
             break
         if arg in ("-h", "--help"):
             raise FlagError(Exit(0, tuple(cobra_usage(command, flags))))
         if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
+            if not lenient:
+                positional.append(arg)
             continue
-        if not arg.startswith("--"):
+        if not arg.startswith("--") and not lenient:
             raise fail(f"unknown shorthand flag: '{arg[1]}' in {arg}")
-        name, has_value, value = arg[2:].partition("=")
-        if name in ignored:
+        name, has_value, value = arg[2 if arg.startswith("--") else 1:].partition("=")
+        if name in ignored or (lenient and name not in known):
             if not has_value and args and not args[0].startswith("-"):
                 args.pop(0)
             continue

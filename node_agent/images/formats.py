@@ -1,7 +1,7 @@
 """Text formats the emulated software writes: the clocks of their logs (nginx, Apache, Go,
 Node), HTTP dates, log escaping, Go's duration and content sniffing, Go's header
-canonical form. Pure functions of plain values; the per-second ones are cached because
-they run once per request on the hot path."""
+canonical form, Prometheus's text exposition. Pure functions of plain values; the
+per-second ones are cached because they run once per request on the hot path."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import email.utils
 import functools
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -134,3 +135,32 @@ def sniff_content_type(body: bytes) -> str | None:
     if any(b in _BINARY for b in body[:512]):
         return "application/octet-stream"
     return "text/plain; charset=utf-8"
+
+
+def go_float(value: float) -> str:
+    """strconv.FormatFloat(value, 'g', -1, 64): how Prometheus's Go client prints a
+    sample (the shortest digits; an exponent from 1e+06 up and below 1e-04)."""
+    number = Decimal(repr(float(value))).normalize()
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    exp = len(digits) - 1 + exponent
+    if number == 0 or -4 <= exp < 6:
+        return format(number, "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
+# (name, type, help, samples as (labels, value)): one metric family of a /metrics page.
+Family = tuple[str, str, str, list[tuple[str, float]]]
+
+
+def prometheus_text(families: list[Family]) -> str:
+    """A /metrics page as Prometheus's Go client writes it (text format 0.0.4)."""
+    lines = []
+    for name, kind, help_text, samples in families:
+        if not samples:
+            continue  # a counter vector with no children yet is not exposed
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f"{name}{{{labels}}} {go_float(value)}" if labels
+                  else f"{name} {go_float(value)}" for labels, value in samples]
+    return "\n".join(lines) + "\n"

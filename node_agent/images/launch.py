@@ -1,8 +1,9 @@
 """Starting a container: the catalogue decides what it is, then it either ends at once
 (a rejected command line), runs a command through the exec toolbox, or serves: every
-listener of the program is bound on the pod IP, its banner goes to the log, and the
-returned Running ends it (SIGTERM-like: the software's own last words and exit code).
-A failed bind, or the app asking to exit, ends it the same way."""
+listener of the program is bound on the pod IP, its banner goes to the log (then the
+lines it copies from the files it follows), and the returned Running ends it
+(SIGTERM-like: the software's own last words and exit code). A failed bind, or the app
+asking to exit, ends it the same way."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from typing import Any
 from kubeloop.tasks import TaskGroup
 from node_agent import toolbox
 from node_agent.containers import ContainerContext, Running
-from node_agent.images import catalogue, programs
+from node_agent.images import catalogue, programs, tail
 from node_agent.images.catalogue import Kind
+from node_agent.images.forward import ForwardService
 from node_agent.images.httpserver import HttpService
 from node_agent.images.logsink import LogSink
-from node_agent.images.model import Exit, HttpApp, Listener, Program, RelayApp, StreamApp
+from node_agent.images.model import (Exit, ForwardApp, HttpApp, Listener, Program, RelayApp,
+                                     StreamApp)
 from node_agent.images.relay import RelayService
 from node_agent.images.tcp import StreamService
 from node_agent.images.udp import DatagramService
@@ -28,6 +31,7 @@ from node_agent.images.udp import DatagramService
 log = logging.getLogger(__name__)
 
 BACKLOG = 511  # nginx's default listen backlog
+Service = HttpService | StreamService | RelayService | ForwardService  # one per listener
 
 
 async def start(ctx: ContainerContext) -> Running:
@@ -90,7 +94,7 @@ class _Serving:
         self.control = TaskGroup(_owner(ctx) + " exit")  # an exit the app asked for
         self.sink = LogSink(ctx.console, self.workers)
         self.servers: list[Any] = []  # asyncio servers and datagram transports
-        self.services: list[HttpService | StreamService | RelayService] = []
+        self.services: list[Service] = []
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._ending = False
         self._ended = asyncio.Event()
@@ -107,6 +111,8 @@ class _Serving:
                 return
         for line in self.program.banner(time.time()):
             self.sink.add(line)
+        for i, followed in enumerate(self.program.follows):
+            self.workers.spawn(f"follow-{i}", tail.follow(followed, self.sink))
 
     async def _listen(self, listener: Listener) -> None:
         loop = asyncio.get_running_loop()
@@ -119,6 +125,10 @@ class _Serving:
                                    self._http(app.http) if app.http is not None else None)
             self.services.append(stream)
             factory = stream.protocol
+        elif isinstance(app, ForwardApp):
+            forward = ForwardService(app, ip, self.workers)
+            self.services.append(forward)
+            factory = forward.protocol
         elif isinstance(app, RelayApp):
             relay = RelayService(app, self.ctx.identity, self.sink, self.workers)
             self.services.append(relay)

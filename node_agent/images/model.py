@@ -1,8 +1,8 @@
 """What the emulated programs are made of, as plain values: an HTTP request and a
 pre-rendered response, the kinds of app (HTTP, raw TCP stream, UDP datagram, DNS relay)
-and a program (its listeners, its start-up banner, how it ends). The socket layer decodes
-bytes into these, calls the app, and encodes the answer; nothing here does I/O or reads a
-clock."""
+a plain TCP relay) and a program (its listeners, the log files it copies, its start-up
+banner, how it ends). The socket layer decodes bytes into these, calls the app, and
+encodes the answer; nothing here does I/O or reads a clock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
+from pathlib import Path
 from typing import NamedTuple
 
 
@@ -204,11 +205,36 @@ class RelayApp:
         raise NotImplementedError
 
 
+class ForwardApp:
+    """A plain TCP relay: each connection is joined, byte for byte and both ways, to a
+    connection of its own to ``upstream``, made from the client's address so the upstream
+    sees the real client (the ingress-nginx pod's 80 and 443, whose nginx is kubeloop's
+    ingress process). None, or an upstream that cannot be reached within ``timeout``
+    seconds: the client's connection is closed at once."""
+
+    def __init__(self, upstream: tuple[str, int] | None, timeout: float = 5.0) -> None:
+        self.upstream = upstream
+        self.timeout = timeout
+
+
 @dataclass(frozen=True)
 class Listener:
     port: int
     protocol: str  # "TCP" | "UDP"
-    app: HttpApp | StreamApp | DatagramApp | RelayApp
+    app: HttpApp | StreamApp | DatagramApp | RelayApp | ForwardApp
+
+
+class FollowedFile:
+    """A file another process writes that the program copies into its log as it grows:
+    from its size when the container starts (a file that appears later, or is replaced,
+    from its start), polled every ``interval`` seconds. Each new complete line goes
+    through ``copy``, which says what to log (None: nothing)."""
+
+    path: Path = Path()
+    interval: float = 0.5
+
+    def copy(self, line: str, now: float) -> str | None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -224,6 +250,7 @@ class Program:
     prints and returns when told to stop (SIGTERM) or when it cannot bind."""
 
     listeners: tuple[Listener, ...] = ()
+    follows: tuple[FollowedFile, ...] = ()
 
     def banner(self, now: float) -> list[str]:
         return []

@@ -1,11 +1,15 @@
 """From a catalogue choice to the program that serves: the pod's identity (hostname, IP,
 environment) and the image's settings go into the app objects of ``webservers``,
-``goapps`` and ``echoes``."""
+``goapps`` and ``echoes``. The ingress-nginx controller also gets where the cluster's
+ingress process listens and logs, from the data dir the node agent runs in."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from kubeloop.config import ClusterConfig, ConfigError
 from node_agent.containers import Identity
-from node_agent.images import cni, coredns, echoes, goapps, webservers
+from node_agent.images import cni, coredns, echoes, goapps, ingress_nginx, webservers
 from node_agent.images.catalogue import Choice, Kind
 from node_agent.images.model import Program
 
@@ -50,7 +54,25 @@ def build(choice: Choice, identity: Identity, image: str, started: float) -> Pro
             return cni.CalicoKubeControllers(s["version"])
         case Kind.FLANNEL:
             return cni.Flanneld(s["version"], identity.env.get("NODE_NAME", host))
+        case Kind.INGRESS_NGINX:
+            env = identity.env
+            api = f"{env.get('KUBERNETES_SERVICE_HOST', '')}:" \
+                  f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+            address, log = ingress_process()
+            return ingress_nginx.IngressNginx(s["settings"], identity.namespace,
+                                              identity.pod_name, api, address, log, started)
         case Kind.GENERIC:
             return echoes.Generic(identity.namespace, identity.pod_name, identity.pod_ip,
                                   image, s["ports"])
     raise ValueError(f"{choice.kind} is not a serving program")
+
+
+def ingress_process(data_dir: Path | None = None) -> tuple[str | None, Path | None]:
+    """The ingress process's address and log file, from the cluster's data dir: the
+    supervisor starts the node agents there (``data_dir`` None: the working directory).
+    (None, None) outside one: the controller pod then relays nowhere and copies no log."""
+    try:
+        config = ClusterConfig.load(data_dir or Path.cwd())
+    except ConfigError:
+        return None, None
+    return config.network.ingress_ip, config.logs / "ingress.log"

@@ -18,11 +18,6 @@ from node_agent.kube_proxy.rules import Address, Backends, Endpoint, Frontend, L
 from node_agent.kube_proxy.selection import Balancer, EndpointKey
 
 BACKLOG = 1024
-# Linux: pick the source port at connect() time, so each (source IP, destination) has its
-# own 28k ephemeral ports instead of the whole source IP sharing them.
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
-
-
 def bound_socket(address: Address, shared: bool) -> socket.socket:
     """A non-blocking socket bound to a frontend address. ``shared``: SO_REUSEPORT, so
     every node agent binds the same ClusterIP and the kernel spreads clients over them."""
@@ -34,21 +29,6 @@ def bound_socket(address: Address, shared: bool) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setblocking(False)
         sock.bind((address.ip, address.port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def upstream_socket(kind: socket.SocketKind, source: str) -> socket.socket:
-    """A non-blocking socket bound to ``source`` (the client's or the node's IP) so the
-    backend sees that address, as it would behind kube-proxy's iptables rules."""
-    sock = socket.socket(socket.AF_INET, kind)
-    try:
-        sock.setblocking(False)
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-        sock.bind((source, 0))
     except OSError:
         sock.close()
         raise

@@ -1,33 +1,31 @@
-"""The UDP relay: one upstream socket per client flow, like a conntrack entry.
+"""The UDP relay: one upstream flow per client flow, like a conntrack entry.
 
-The first datagram of a client (IP, port) routes it: a connected socket bound to the
-routed source address carries its datagrams to the endpoint, and the endpoint's answers
-go back through the listening socket, so they come from the address the client sent to.
-A flow ends after ``udp_idle`` seconds without traffic either way, when its endpoint is
-removed, or with its listener. A datagram with no endpoint to go to is dropped: a
-userspace relay cannot send the ICMP error kube-proxy's REJECT rule would (an unbound
-address gives it: ``rules.plan`` binds nothing for a service port without endpoints).
+The first datagram of a client (IP, port) routes it: a flow from the routed source
+address (the overlay dialer's: a connected socket, or a tunnel to the endpoint's node
+when nodes do not share a loopback) carries its datagrams to the endpoint, and the
+endpoint's answers go back through the listening socket, so they come from the address
+the client sent to. A flow ends after ``udp_idle`` seconds without traffic either way,
+when its endpoint is removed, or with its listener. A datagram with no endpoint to go to
+is dropped: a userspace relay cannot send the ICMP error kube-proxy's REJECT rule would
+(an unbound address gives it: ``rules.plan`` binds nothing for a service port without
+endpoints).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 
-from node_agent.kube_proxy.listeners import Context, Listener, ServicePort, bound_socket, \
-    upstream_socket
+from kubeloop import overlay
+from node_agent.kube_proxy.listeners import Context, Listener, ServicePort, bound_socket
 from node_agent.kube_proxy.rules import Endpoint, Frontend
 
 log = logging.getLogger(__name__)
 
-MAX_DATAGRAM = 65535
-BATCH = 64  # answers read per wake-up before yielding to the loop
 
-
-class _Flow:
-    __slots__ = ("listener", "client", "sock", "key", "port", "last", "loop")
+class _Flow(asyncio.DatagramProtocol):
+    __slots__ = ("listener", "client", "upstream", "key", "port", "last")
 
     def __init__(self, listener: UdpListener, client: tuple[str, int], endpoint: Endpoint,
                  source: str) -> None:
@@ -35,45 +33,32 @@ class _Flow:
         self.client = client
         self.key = (endpoint.ip, endpoint.port)
         self.port: ServicePort = listener.port
-        self.sock = upstream_socket(socket.SOCK_DGRAM, source)
-        try:
-            self.sock.connect(self.key)
-        except OSError:
-            self.sock.close()
-            raise
         self.last = time.monotonic()
-        self.loop = asyncio.get_running_loop()
-        self.loop.add_reader(self.sock.fileno(), self._answers)
+        self.upstream = overlay.open_udp(self, source, endpoint.ip, endpoint.port)
         self.port.add(self.key, self)
 
     def send(self, data: bytes) -> None:
         self.last = time.monotonic()
-        try:
-            self.sock.send(data)
-        except OSError:
-            pass  # a full buffer or the endpoint's ICMP error: UDP loses the datagram
+        self.upstream.sendto(data)
 
-    def _answers(self) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        self.last = time.monotonic()
         transport = self.listener.transport
-        for _ in range(BATCH):
-            try:
-                data = self.sock.recv(MAX_DATAGRAM)
-            except BlockingIOError:
-                break
-            except OSError:
-                continue  # an ICMP error queued by an earlier datagram
-            self.last = time.monotonic()
-            if transport is not None:
-                transport.sendto(data, self.client)
+        if transport is not None:
+            transport.sendto(data, self.client)
 
-    def abort(self) -> None:
-        if self.sock.fileno() < 0:
-            return
-        self.loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+    def error_received(self, exc: Exception) -> None:
+        pass  # a full buffer or the endpoint's ICMP error: UDP loses the datagram
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The upstream is gone (closed here, or its tunnel ended): forget the flow."""
         self.port.discard(self.key, self)
         if self.listener.flows.get(self.client) is self:
             del self.listener.flows[self.client]
+
+    def abort(self) -> None:
+        self.upstream.close()
+        self.connection_lost(None)  # now: the listener may reuse the client's key at once
 
 
 class _Receiver(asyncio.DatagramProtocol):

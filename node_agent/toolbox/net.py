@@ -1,5 +1,6 @@
 """Sockets in the pod's network identity: every TCP connection and UDP socket binds its
-source address to the pod IP, so servers see the pod as the client, and passes the pod's
+source address to the pod IP, so servers see the pod as the client (through the overlay
+dialer: a pod of another node may be behind its node's tunnel), and passes the pod's
 egress NetworkPolicy first (a denied connection times out, or is refused at once with the
 reject deny action; a denied UDP socket's datagrams vanish); listeners pass its ingress
 policy. Errors come back as one ConnectError with a kind the commands turn into their own
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kubeloop import overlay
 from node_agent.containers import Identity
 from node_agent.toolbox import httpwire
 
@@ -67,9 +69,12 @@ async def connect(identity: Identity, ip: str, port: int,
         if not _egress(identity, ip, port, "TCP"):
             await asyncio.sleep(DROPPED_WAIT if timeout is None else timeout)
             raise ConnectError("timeout", "Connection timed out")
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                ip, port, local_addr=(identity.pod_ip, 0))
+            transport, protocol = await overlay.open_tcp(
+                lambda: asyncio.StreamReaderProtocol(reader), identity.pod_ip, ip, port)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     except TimeoutError:
         raise ConnectError("timeout", "Connection timed out") from None
     except OSError as e:
@@ -186,10 +191,9 @@ async def udp(identity: Identity, ip: str, port: int
     """A connected UDP socket from the pod IP to ip:port; egress policy judges the flow
     once, as conntrack does (a denied one drops every datagram, with either action: no
     ICMP error is emulated)."""
-    loop = asyncio.get_running_loop()
+    datagrams = Datagrams()
     try:
-        transport, datagrams = await loop.create_datagram_endpoint(
-            Datagrams, local_addr=(identity.pod_ip, 0), remote_addr=(ip, port))
+        transport = overlay.open_udp(datagrams, identity.pod_ip, ip, port)
     except OSError as e:
         raise os_error(e) from e
     if not _egress(identity, ip, port, "UDP"):

@@ -115,3 +115,46 @@ def test_tls_secret_and_cert_manager(cluster: Cluster, kubectl: Kubectl, namespa
     wait_for(lambda: "Welcome to nginx!" in curl(
         cluster, f"https://{auto}/", auto, "--cacert", cluster_ca).stdout,
         what="HTTPS with the certificate signed by the cluster CA")
+
+
+def test_backends_see_the_controller_pod_and_policies_admit_it(
+        cluster: Cluster, kubectl: Kubectl, namespace: str) -> None:
+    """As with a real ingress-nginx, a backend sees connections from the controller's pod
+    IP, so the usual "allow from the ingress-nginx namespace" policy lets them in."""
+    kubectl("create", "deployment", "who",
+            "--image=registry.k8s.io/e2e-test-images/agnhost:2.52", "--", "/agnhost",
+            "netexec", "--http-port=8080")
+    kubectl("expose", "deployment", "who", "--port=80", "--target-port=8080")
+    kubectl("run", "probe", "--image=busybox", "--", "sleep", "3600")
+    host = f"who.{namespace}.example.com"
+    kubectl("create", "ingress", "who", f"--rule={host}/*=who:80")
+    wait_for(lambda: curl(cluster, f"http://{host}/clientip", host).stdout.startswith("127."),
+             timeout=20, what="the backend behind the ingress")
+    controller = kubectl.json("get", "pods", "-n", "ingress-nginx", "-l",
+                              "app.kubernetes.io/component=controller")["items"][0]
+    pod_ip = controller["status"]["podIP"]
+    assert curl(cluster, f"http://{host}/clientip", host).stdout.split(":")[0] == pod_ip
+    who = kubectl.json("get", "pods", "-l", "app=who")["items"][0]["status"]["podIP"]
+
+    def probe_gets_in() -> bool:
+        return kubectl.run("exec", "probe", "--", "wget", "-q", "-T", "1", "-O", "-",
+                           f"http://{who}:8080/hostname", check=False).returncode == 0
+
+    wait_for(probe_gets_in, timeout=20, what="the probe pod reaching the backend")
+    kubectl("apply", "-f", "-", input="""
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-from-ingress}
+spec:
+  podSelector: {matchLabels: {app: who}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels: {kubernetes.io/metadata.name: ingress-nginx}
+""")
+    # the policy is in force: a pod of this namespace no longer gets in ...
+    wait_for(lambda: not probe_gets_in(), timeout=20, what="the policy to shut out other pods")
+    # ... while the ingress still gets through, from its pod
+    for _ in range(3):
+        assert curl(cluster, f"http://{host}/clientip", host).stdout.split(":")[0] == pod_ip

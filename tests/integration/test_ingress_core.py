@@ -28,7 +28,10 @@ POD_PORT = 8080
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
-# --- a backend pod: echoes the request as JSON; /chunked, /slow, /ws ----------------------
+# --- a backend pod: echoes the request as JSON; /chunked, /slow, /ws, /fixed ----------------
+
+FIXED = (b"HTTP/1.1 200 OK\r\nServer: pod\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+         b"Content-Length: 5\r\n\r\nfixed")  # the same bytes every time
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
@@ -60,6 +63,9 @@ def _pod(ip: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awai
                     break
                 if target == "/slow":
                     await asyncio.sleep(0.5)
+                if target == "/fixed":
+                    writer.write(FIXED[:FIXED.index(b"fixed")] if method == "HEAD" else FIXED)
+                    continue
                 if target == "/chunked":
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                     for part in (b"hello ", b"chunked ", b"world"):
@@ -219,9 +225,8 @@ async def test_nginx_pages_for_404_503_502(env: Env) -> None:
     assert "503 Service Temporarily Unavailable" in body
     assert (await get("broken.test", "/missing"))[0] == 503
     assert await get("broken.test", "/") == (502, page(502).decode())
-    assert Problem(("default", "broken"),
-                   'path broken.test/missing: service "default/missing" not found') \
-        in env.problems
+    assert (("default", "broken"), 'path broken.test/missing: service "default/missing" not '
+            'found') in [(p.ingress, p.message) for p in env.problems]
 
 
 async def test_https_by_sni_and_the_default_certificate(env: Env) -> None:
@@ -365,3 +370,72 @@ async def test_cluster_issuer_hands_over_a_signed_secret(env: Env) -> None:
                                 f"api.test:443:{PROXY_IP}", "https://api.test/")
     assert code == 0 and json.loads(out)["headers"]["host"] == "api.test", err
     assert len(env.secrets) == 1
+
+
+async def test_repeated_heads_are_relayed_from_memory(env: Env) -> None:
+    """The same request head again, and the same response head again, skip the parsers
+    (the proxy keeps what it made of them): clients and pods see the same bytes."""
+    reader, writer = await asyncio.open_connection(PROXY_IP, 80)
+
+    async def exchange(request: bytes, body: bool = True) -> bytes:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        return head + (await reader.readexactly(length) if body else b"")
+
+    get = b"GET /fixed HTTP/1.1\r\nHost: web.test\r\nX-Request-ID: same\r\n\r\n"
+    head = b"HEAD /fixed HTTP/1.1\r\nHost: web.test\r\n\r\n"
+    replies = [await exchange(get) for _ in range(3)]
+    assert replies[0] == replies[1] == replies[2]
+    assert replies[0] == (b"HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
+                          b"Content-Length: 5\r\nConnection: keep-alive\r\n\r\nfixed")
+    heads = [await exchange(head, body=False) for _ in range(2)]
+    assert heads[0] == heads[1] == replies[0][:-len(b"fixed")]
+    assert await exchange(get) == replies[0]  # nothing of a HEAD's "body" was left over
+    writer.close()
+    proxy = env.controller.proxy
+    assert proxy.requests.get(get) is not None and proxy.requests.get(head) is not None
+    assert {(key[0], key[2]) for key in proxy.responses} >= {
+        (FIXED[:FIXED.index(b"fixed")], False), (FIXED[:FIXED.index(b"fixed")], True)}
+    lines = [line for line in env.log if '/fixed HTTP/1.1" 200 ' in line]
+    assert len(lines) == 6 and all(line.endswith(" 200 same") for line in lines[:3])
+
+
+SOURCE_PROXY = "127.65.0.2"
+SOURCE_IP = "127.65.0.3"  # the controller's own address, as a pod IP would be
+SOURCE_POD = "127.65.1.5"
+
+
+async def test_backend_connections_leave_from_the_source_ip() -> None:
+    peers: list[str] = []
+
+    async def pod(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peername")[0])
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(pod, SOURCE_POD, POD_PORT)
+    controller = IngressController(ControllerConfig(proxy=ProxyConfig(source_ip=SOURCE_IP)))
+    await controller.update("networking.k8s.io/ingressclasses", {
+        "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}})
+    await controller.update("services", service("src"))
+    await controller.update("discovery.k8s.io/endpointslices",
+                            endpoint_slice("src", SOURCE_POD))
+    await controller.update("networking.k8s.io/ingresses",
+                            ingress("src", "src.test", [path("/", "src")]))
+    await controller.start((SOURCE_PROXY, 80), None)
+    try:
+        _, out, err = await curl("-H", "Host: src.test", f"http://{SOURCE_PROXY}/")
+        assert out == "ok", err
+        assert peers == [SOURCE_IP]
+    finally:
+        await controller.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_source_ip_must_be_an_address() -> None:
+    with pytest.raises(ValueError, match="source_ip"):
+        ProxyConfig(source_ip="pod-ip").validate()

@@ -22,7 +22,7 @@ import dns.rdatatype
 import pytest
 
 from apiserver import bootstrap, registry, store
-from kubeloop import Cluster
+from kubeloop import Cluster, pki
 from kubeloop.config import ClusterConfig
 from kubeloop.tasks import TaskGroup
 from node_agent.containers import Console, Identity, LogBuffer, Resolver
@@ -125,7 +125,9 @@ def test_coredns_logs_and_metrics(cluster: Cluster, coredns_pod: dict) -> None:
 async def test_bootstrap_adds_cluster_dns_on_the_first_start_only(tmp_path: Path) -> None:
     db = store.Store(str(tmp_path / "state.db"))
     try:
-        reg = registry.Registry(db, ClusterConfig(data_dir=str(tmp_path)))
+        config = ClusterConfig(data_dir=str(tmp_path))
+        pki.ensure_pki(config)  # the CA goes into kube-public/cluster-info
+        reg = registry.Registry(db, config)
         await bootstrap.ensure(reg)
         svc = db.get("services", "kube-system", "kube-dns")
         deploy = db.get("apps/deployments", "kube-system", "coredns")

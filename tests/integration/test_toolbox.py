@@ -609,6 +609,7 @@ async def test_nc_udp() -> None:
         assert {addr for _, addr in seen} == {me.pod_ip}
     finally:
         transport.close()
+        await asyncio.sleep(0)  # asyncio closes the socket on the next loop turn
     assert await run_tool(["nc", "-zu", ip, str(port)], identity=me) == (1, "", "")
 
 

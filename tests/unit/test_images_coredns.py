@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from node_agent.images import coredns
+from node_agent.images import coredns, formats
 from node_agent.images.catalogue import Kind, choose
 from node_agent.images.coredns import Counters, CoreDns, Forward, Metrics, Probe
 from node_agent.images.model import Listener, RelayFailure, Request
@@ -128,7 +128,7 @@ def test_go_error(failure: RelayFailure, tcp: bool, expected: str) -> None:
     (1733220000.25, "1.73322000025e+09"), (-2.5, "-2.5"),
 ])
 def test_go_float(value: float, expected: str) -> None:
-    assert coredns.go_float(value) == expected
+    assert formats.go_float(value) == expected
 
 
 # --- the relay -----------------------------------------------------------------------------
