@@ -62,10 +62,9 @@ def pinned(target: Callable[..., None], *args: object) -> multiprocessing.Proces
 
 
 def serve_emulated_nginx(ip: str, port: int) -> None:
-    """The emulated nginx image's HTTP service alone (no cluster), under uvloop: a
-    backend for the proxy benches."""
-    import uvloop
-
+    """The emulated nginx image's HTTP service alone (no cluster), with the node agent's
+    event loop and GC settings: a backend for the proxy benches."""
+    from kubeloop import logs
     from kubeloop.tasks import TaskGroup
     from node_agent.containers import Console, LogBuffer
     from node_agent.images.httpserver import HttpService
@@ -79,7 +78,8 @@ def serve_emulated_nginx(ip: str, port: int) -> None:
             service.protocol, ip, port, backlog=1024, reuse_address=True)
         await server.serve_forever()
 
-    uvloop.run(serve())
+    logs.install_event_loop()
+    asyncio.run(serve())
 
 
 def wait_listening(ip: str, port: int) -> None:

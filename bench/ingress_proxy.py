@@ -30,11 +30,10 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-import uvloop
 
 from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx, wait_listening
 from ingress.tls import fake_certificate
-from kubeloop import pki
+from kubeloop import logs, pki
 
 BACKEND_IP = "127.68.0.2"
 OURS_IP = "127.68.0.10"
@@ -138,7 +137,8 @@ def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
         await controller.close()
         log.close()
 
-    uvloop.run(serve())
+    logs.install_event_loop()  # as the ingress process does (uvloop, GC settings)
+    asyncio.run(serve())
 
 
 @dataclass(frozen=True)
