@@ -6,14 +6,17 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import socket
 import ssl
 import statistics
+import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubeloop import Cluster
@@ -92,3 +95,45 @@ def wait_listening(ip: str, port: int) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"nothing listens on {ip}:{port}")
+
+
+# --- wrk, the load generator of the throughput benches ------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one wrk run measured."""
+
+    rps: float
+    requests: int
+    p50: float  # ms
+    p99: float  # ms
+
+
+def wrk(url: str, seconds: int, connections: int, *, close: bool = False,
+        headers: Sequence[str] = ()) -> Load:
+    """wrk (one thread, on CLIENT_CPU) against ``url``; ``close``: a new connection per
+    request (``Connection: close``). Exits when wrk saw errors or printed no figure."""
+    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
+               f"-d{seconds}s", "--latency",
+               *(arg for h in (*headers, *(["Connection: close"] if close else []))
+                 for arg in ("-H", h)), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+        raise SystemExit(f"wrk reported errors against {url}:\n{out}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    quantiles = {q: (float(n), u) for q, n, u in
+                 re.findall(r"^\s+(50|99)%\s+([\d.]+)(\w+)", out, re.M)}
+    if rps is None or requests is None or set(quantiles) != {"50", "99"}:
+        raise SystemExit(f"no figure in wrk's output:\n{out}")
+    p50, p99 = (quantiles[q][0] * _UNITS[quantiles[q][1]] for q in ("50", "99"))
+    return Load(float(rps.group(1)), int(requests.group(1)), p50, p99)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

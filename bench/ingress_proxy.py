@@ -21,7 +21,6 @@ import asyncio
 import datetime
 import multiprocessing
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -31,7 +30,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 
-from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx, wait_listening
+from _common import (SERVER_CPU, cpu_seconds, pinned, serve_emulated_nginx, wait_listening,
+                     wrk)
 from ingress.tls import fake_certificate
 from kubeloop import logs, pki
 
@@ -142,35 +142,18 @@ def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
 
 
 @dataclass(frozen=True)
-class Load:
+class Measured:
     rps: float
     p99: float  # ms
     cpu: float  # the proxy's CPU time per request, microseconds
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wrk(url: str, seconds: int, connections: int, proxy_pid: int,
-        close: bool = False) -> Load:
-    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
-               f"-d{seconds}s", "--latency", "-H", f"Host: {HOST}",
-               *(["-H", "Connection: close"] if close else []), url]
+def measure(url: str, seconds: int, connections: int, proxy_pid: int, close: bool
+            ) -> Measured:
     used = cpu_seconds(proxy_pid)
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    load = wrk(url, seconds, connections, close=close, headers=[f"Host: {HOST}"])
     used = cpu_seconds(proxy_pid) - used
-    if re.search(r"Non-2xx or 3xx responses", out):
-        raise SystemExit(f"wrk reported errors against {url}:\n{out}")
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(\w+)", out, re.M)
-    count = re.search(r"(\d+) requests in", out)
-    if rps is None or p99 is None or count is None:
-        raise SystemExit(f"no figure in wrk's output:\n{out}")
-    return Load(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)],
-                used / int(count.group(1)) * 1e6)
+    return Measured(load.rps, load.p99, used / load.requests * 1e6)
 
 
 def main() -> None:
@@ -207,15 +190,15 @@ def main() -> None:
             workers = Path(f"/proc/{ref.pid}/task/{ref.pid}/children").read_text().split()
             assert ours.pid is not None
             pids = {"kubeloop": ours.pid, "nginx": int(workers[0])}
-            results: dict[tuple[str, str], list[Load]] = {}
+            results: dict[tuple[str, str], list[Measured]] = {}
             paths = [("http keep-alive", "http://{ip}/", False),
                      ("https keep-alive", "https://{ip}/", False),
                      ("https new connection per request", "https://{ip}/", True)]
             for _ in range(args.runs):
                 for label, url, close in paths:
                     for who, ip in (("kubeloop", OURS_IP), ("nginx", NGINX_IP)):
-                        load = wrk(url.format(ip=ip), args.seconds,
-                                   args.connections if not close else 20, pids[who], close)
+                        load = measure(url.format(ip=ip), args.seconds,
+                                       args.connections if not close else 20, pids[who], close)
                         results.setdefault((label, who), []).append(load)
             print(f"medians of {args.runs} runs of {args.seconds}s, wrk -t1 "
                   f"-c{args.connections} (-c20 for new connections)")

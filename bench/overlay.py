@@ -14,38 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from _common import CLIENT_CPU
+from _common import Load, wrk
 from kubeloop import Cluster
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-@dataclass(frozen=True)
-class Load:
-    rps: float
-    p99: float  # ms
-
-
-def wrk(url: str, seconds: int, connections: int, close: bool) -> Load:
-    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
-               f"-d{seconds}s", "--latency", *(["-H", "Connection: close"] if close else []),
-               url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
-        raise SystemExit(f"wrk reported errors against {url}:\n{out}")
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(\w+)", out, re.M)
-    if rps is None or p99 is None:
-        raise SystemExit(f"no figure in wrk's output:\n{out}")
-    return Load(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
 
 
 def deploy(c: Cluster, name: str, node: int) -> int:
@@ -80,7 +57,7 @@ def main() -> None:
             loads: dict[str, list[Load]] = {"near": [], "far": []}
             for _ in range(args.runs):
                 for where, url in urls.items():
-                    loads[where].append(wrk(url, args.seconds, args.connections, close))
+                    loads[where].append(wrk(url, args.seconds, args.connections, close=close))
             rps = {w: statistics.median(x.rps for x in v) for w, v in loads.items()}
             p99 = {w: statistics.median(x.p99 for x in v) for w, v in loads.items()}
             mode = "new connection per request" if close else "keep-alive"

@@ -15,14 +15,12 @@ import asyncio
 import json
 import multiprocessing
 import os
-import re
 import statistics
-import subprocess
 import time
 
 import uvloop
 
-from _common import CLIENT_CPU, SERVER_CPU, cluster, request, wait_listening
+from _common import SERVER_CPU, cluster, request, wait_listening, wrk
 
 REFERENCE_IP = "127.77.250.2"
 PORT = 80
@@ -68,19 +66,6 @@ def _nginx_pod() -> dict:
                                      "ports": [{"containerPort": PORT}]}]}}
 
 
-def wrk(ip: str, seconds: int, connections: int) -> float:
-    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
-               f"-d{seconds}s", f"http://{ip}:{PORT}/"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
-    if errors:
-        raise SystemExit(f"wrk reported errors against {ip}:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise SystemExit(f"no figure in wrk's output:\n{out}")
-    return float(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -105,8 +90,10 @@ def main() -> None:
             wait_listening(REFERENCE_IP, PORT)
             results: dict[str, list[float]] = {"pod": [], "reference": []}
             for _ in range(args.runs):
-                results["pod"].append(wrk(pod_ip, args.seconds, args.connections))
-                results["reference"].append(wrk(REFERENCE_IP, args.seconds, args.connections))
+                results["pod"].append(wrk(f"http://{pod_ip}:{PORT}/", args.seconds,
+                                           args.connections).rps)
+                results["reference"].append(wrk(f"http://{REFERENCE_IP}:{PORT}/", args.seconds,
+                                                 args.connections).rps)
     finally:
         reference.terminate()
         reference.join(5)

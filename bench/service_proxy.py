@@ -20,7 +20,6 @@ import asyncio
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -28,11 +27,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
-from pathlib import Path
 
 import uvloop
 
-from _common import CLIENT_CPU, SERVER_CPU, pinned, serve_emulated_nginx, wait_listening
+from _common import (CLIENT_CPU, SERVER_CPU, cpu_seconds, pinned, serve_emulated_nginx,
+                     wait_listening, wrk)
 from kubeloop.config import ClusterConfig, Network
 from node_agent.kube_proxy import ENDPOINT_SLICES, SERVICES, KubeProxy
 
@@ -116,45 +115,6 @@ listen bulk
 
 
 # --- the clients ------------------------------------------------------------------------
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class Load:
-    rps: float
-    requests: int
-    p50: float  # ms
-    p99: float  # ms
-
-
-def wrk(url: str, seconds: int, connections: int, close: bool = False) -> Load:
-    """``close``: a new connection per request (``Connection: close``)."""
-    command = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
-               f"-d{seconds}s", "--latency", *(["-H", "Connection: close"] if close else []),
-               url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
-        raise SystemExit(f"wrk reported errors against {url}:\n{out}")
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    requests = re.search(r"(\d+) requests in", out)
-    quantiles = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-    if rps is None or requests is None or set(quantiles) != {"50", "99"}:
-        raise SystemExit(f"no figure in wrk's output:\n{out}")
-
-    def ms(value: str) -> float:
-        number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-        return float(number) * _UNITS[unit]
-
-    return Load(float(rps.group(1)), int(requests.group(1)), ms(quantiles["50"]),
-                ms(quantiles["99"]))
-
 
 def transfer(ip: str) -> float:
     """MB/s receiving TRANSFER bytes from the bulk source through ``ip``."""
