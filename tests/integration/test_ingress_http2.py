@@ -23,8 +23,8 @@ from h2.errors import ErrorCodes
 from ingress import ControllerConfig, IngressController, ProxyConfig
 from ingress.messages import page
 from kubeloop import pki
-from tests.integration.test_ingress_core import (_read_request, endpoint_slice, ingress, path,
-                                                 service, tls_secret)
+from tests.integration.test_ingress_core import (_read_request, curl, endpoint_slice, ingress,
+                                                 path, service, tls_secret)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,15 +116,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         for pod in pods:
             pod.close()
             await pod.wait_closed()
-
-
-async def curl(*args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of curl."""
-    proc = await asyncio.create_subprocess_exec(
-        "curl", "-sS", "--max-time", "20", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 async def h2get(host: str, target: str = "/", *args: str, ip: str = PROXY_IP
