@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "test_web.py"
 pytest_plugins = ["pytester"]
 
 USER_TESTS = '''
@@ -16,34 +17,7 @@ import asyncio
 import json
 
 import pytest
-
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {selector: {app: web}, ports: [{port: 80}]}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web}
-spec:
-  rules:
-  - host: web.example.test
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
-"""
+from test_web import WEB  # the README's example, run alongside
 
 SEEN = []
 
@@ -83,10 +57,10 @@ def test_failure_report(kubeloop):
 
 
 def test_a_user_suite_with_the_plugin(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_user=USER_TESTS)
+    pytester.makepyfile(test_user=USER_TESTS, test_web=EXAMPLE.read_text())
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kubeloop-nodes",
                                            "2", "-rA", timeout=110)
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     out = result.stdout.str()
     # the failing test names what it waited for and shows where to look
     assert "TimeoutError: waited 0.2 s for deployment test-failure-report-" in out
