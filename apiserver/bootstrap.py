@@ -16,7 +16,10 @@ NodePort Service `ingress-nginx-controller` and a Deployment of that name whose 
 for the controller. The controller itself is the supervisor's `ingress` process on the
 cluster's ingress address (`network.ingress_ip`, ports 80 and 443), so the Service has
 no selector: its Endpoints (mirrored to a slice) name that address, and kube-proxy
-forwards the NodePorts there.
+forwards the NodePorts there. The admission part comes with it as the deploy manifest
+has it: the ClusterIP Service `ingress-nginx-controller-admission` (443 to the
+controller's `webhook` port) and the Jobs `ingress-nginx-admission-create` and `-patch`,
+whose kube-webhook-certgen pods run to completion (node_agent/images/certgen.py).
 
 The network plugin's add-on is ensured on every start, for the CNI the cluster runs
 (``config.cni``), as its manifest installs it: calico.yaml's `calico-kube-controllers`
@@ -46,6 +49,7 @@ CONFIG_MAPS = require("", "v1", "configmaps")
 SERVICE_ACCOUNTS = require("", "v1", "serviceaccounts")
 DEPLOYMENTS = require("apps", "v1", "deployments")
 INGRESS_CLASSES = require("networking.k8s.io", "v1", "ingressclasses")
+JOBS = require("batch", "v1", "jobs")
 
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.11.3"
 # minikube's count (kubeadm runs 2): one pod, as `kubectl get pods -n kube-system` shows in
@@ -70,6 +74,18 @@ INGRESS_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.11.3"
 INGRESS_LABELS = {"app.kubernetes.io/component": "controller",
                   "app.kubernetes.io/instance": "ingress-nginx",
                   "app.kubernetes.io/name": "ingress-nginx"}
+INGRESS_ADMISSION = "ingress-nginx-admission"
+INGRESS_ADMISSION_LABELS = {**INGRESS_LABELS, "app.kubernetes.io/component": "admission-webhook"}
+CERTGEN_IMAGE = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.4.4"
+# The admission Jobs' commands, as the deploy manifest gives them.
+CERTGEN_ARGS = {
+    "create": ["create", f"--host={INGRESS_CONTROLLER}-admission,"
+               f"{INGRESS_CONTROLLER}-admission.$(POD_NAMESPACE).svc",
+               "--namespace=$(POD_NAMESPACE)", f"--secret-name={INGRESS_ADMISSION}"],
+    "patch": ["patch", f"--webhook-name={INGRESS_ADMISSION}", "--namespace=$(POD_NAMESPACE)",
+              "--patch-mutating=false", f"--secret-name={INGRESS_ADMISSION}",
+              "--patch-failure-policy=Fail"],
+}
 
 
 async def ensure(reg: registry.Registry) -> None:
@@ -185,7 +201,45 @@ def ingress_addon(net: Network) -> list[tuple[registry.Resource, str, dict[str, 
                 "template": {"metadata": {"labels": {**INGRESS_LABELS,
                                                     "gcp-auth-skip-secret": "true"}},
                              "spec": _ingress_pod_spec(ns, name)}}}),
+        # The admission webhook's Service (the controller's "webhook" port) and the Jobs
+        # that make its certificate and patch it into the webhook configuration.
+        (registry.SERVICES, ns, {
+            "metadata": {"name": f"{name}-admission", "labels": dict(INGRESS_LABELS)},
+            "spec": {"type": "ClusterIP", "selector": dict(INGRESS_LABELS), "ports": [
+                {"name": "https-webhook", "port": 443, "protocol": "TCP",
+                 "targetPort": "webhook", "appProtocol": "https"}]}}),
+        (SERVICE_ACCOUNTS, ns, {"metadata": {"name": INGRESS_ADMISSION,
+                                             "labels": dict(INGRESS_ADMISSION_LABELS)}}),
+        *((JOBS, ns, _admission_job(f"{INGRESS_ADMISSION}-{step}", step, args))
+          for step, args in CERTGEN_ARGS.items()),
     ]
+
+
+def _admission_job(name: str, container: str, args: list[str]) -> dict[str, Any]:
+    """One of the deploy manifest's kube-webhook-certgen Jobs."""
+    return {
+        "metadata": {"name": name, "labels": dict(INGRESS_ADMISSION_LABELS)},
+        "spec": {"template": {
+            "metadata": {"name": name, "labels": dict(INGRESS_ADMISSION_LABELS)},
+            "spec": {
+                "containers": [{
+                    "name": container,
+                    "image": CERTGEN_IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": list(args),
+                    "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {
+                        "fieldPath": "metadata.namespace"}}}],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                        "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                }],
+                "nodeSelector": {"kubernetes.io/os": "linux"},
+                "restartPolicy": "OnFailure",
+                "serviceAccountName": INGRESS_ADMISSION,
+            }}},
+    }
 
 
 def cni_addon(config: ClusterConfig) -> list[tuple[registry.Resource, str, dict[str, Any]]]:

@@ -205,6 +205,36 @@ def _replica_set(obj: dict) -> None:
     _template(spec)
 
 
+def _job(obj: dict) -> None:
+    """SetDefaults_Job (with JobPodReplacementPolicy on, as in v1.32)."""
+    spec = _child(obj, "spec")
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 2**31 - 1 if spec.get("backoffLimitPerIndex") is not None else 6
+    labels = _child(spec, "template").get("metadata")
+    labels = labels.get("labels") if isinstance(labels, dict) else None
+    meta = _child(obj, "metadata")
+    if isinstance(labels, dict) and labels and not meta.get("labels"):
+        meta["labels"] = dict(labels)
+    _unset_or_zero(spec, "completionMode", "NonIndexed")
+    if spec.get("suspend") is None:
+        spec["suspend"] = False
+    failure_policy = spec.get("podFailurePolicy")
+    if isinstance(failure_policy, dict):
+        for rule in _items(failure_policy, "rules"):
+            for pattern in _items(rule, "onPodConditions"):
+                _unset_or_zero(pattern, "status", "True")
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = "Failed" if isinstance(failure_policy, dict) \
+            else "TerminatingOrFailed"
+    if spec.get("manualSelector") is None:
+        spec["manualSelector"] = False
+    _template(spec)
+
+
 # --- networking kinds -----------------------------------------------------------------
 
 def _service(obj: dict) -> None:
@@ -334,6 +364,7 @@ _DEFAULTERS: dict[str, Callable[[dict], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
     "ReplicaSet": _replica_set,
+    "Job": _job,
     "Service": _service,
     "Endpoints": _endpoints,
     "EndpointSlice": _endpoint_slice,

@@ -115,6 +115,7 @@ SCHEMAS: Mapping[str, Struct] = MappingProxyType({
     "Deployment": _object(_struct(strategy=Field("retainKeys"), template=_nested(POD_TEMPLATE)),
                           _struct(conditions=CONDITIONS)),
     "ReplicaSet": _object(_struct(template=_nested(POD_TEMPLATE)), _struct(conditions=CONDITIONS)),
+    "Job": _object(_struct(template=_nested(POD_TEMPLATE)), _struct(conditions=CONDITIONS)),
 })
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from apiserver import status
-from apiserver.resources import APPS, COORDINATION, CORE, DISCOVERY, NETWORKING, Resource
+from apiserver.resources import APPS, BATCH, COORDINATION, CORE, DISCOVERY, NETWORKING, Resource
 
 Obj = dict[str, Any]
 Cell = str | int
@@ -421,6 +421,39 @@ def _replica_set_cells(rs: Obj, now: datetime) -> list[Cell]:
             format_label_selector(spec.get("selector"))]
 
 
+def _job_status(job: Obj) -> str:
+    """printJob's STATUS: terminal conditions first, then deletion, then the interim ones."""
+    conditions = (job.get("status") or {}).get("conditions")
+    for kind in ("Complete", "Failed"):
+        if _condition_true(conditions, kind):
+            return kind
+    if _meta(job).get("deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if _condition_true(conditions, kind):
+            return kind
+    return "Running"
+
+
+def _job_cells(job: Obj, now: datetime) -> list[Cell]:
+    spec, jstatus = job.get("spec") or {}, job.get("status") or {}
+    succeeded = jstatus.get("succeeded", 0)
+    parallelism = spec.get("parallelism") or 0
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif parallelism > 1:
+        completions = f"{succeeded}/1 of {parallelism}"
+    else:
+        completions = f"{succeeded}/1"
+    started = _parse_time(jstatus.get("startTime"))
+    finished = _parse_time(jstatus.get("completionTime"))
+    duration = ""
+    if started is not None:
+        duration = human_duration(((finished or _aware(now)) - started).total_seconds())
+    return [_name(job), _job_status(job), completions, duration, _age(job, now),
+            *_containers(_template_spec(job)), format_label_selector(spec.get("selector"))]
+
+
 def _ingress_cells(ing: Obj, now: datetime) -> list[Cell]:
     spec = ing.get("spec") or {}
     rules = spec.get("rules") or []
@@ -634,6 +667,14 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
         _wide("Selector", "Selector is a label query over pods that should match the replica "
               "count."),
     ), _replica_set_cells),
+    (BATCH, "Job"): ((
+        _NAME,
+        _Column("Status", "Status of the job."),
+        _Column("Completions", "The number of pods which reached phase Succeeded."),
+        _Column("Duration", "Time required to complete the job."),
+        _AGE, *_WIDE_CONTAINERS,
+        _wide("Selector", "A label query over pods that should match the pod count."),
+    ), _job_cells),
     (NETWORKING, "Ingress"): ((
         _NAME,
         _Column("Class", "The name of the IngressClass resource that should be used for "

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from apiserver import allocation, fields, naming, patching, services, store
+from apiserver import allocation, fields, jobs, naming, patching, services, store
 from apiserver import status as errors
 from apiserver.resources import Resource, for_kind, require
 from apiserver.defaults import apply_defaults, drop_type_dependent_fields
@@ -118,6 +118,8 @@ class Registry:
         else:
             meta.pop("generation", None)
         apply_defaults(res.kind, body)
+        if res.kind == "Job":
+            jobs.prepare_for_create(body)
         self._validate(res, body, None)
         self._on_create(res, body)
         if dry_run:
@@ -133,7 +135,7 @@ class Registry:
         elif res is SERVICES:
             self._allocate_service(obj, None)
             obj.setdefault("status", {"loadBalancer": {}})
-        elif res.kind in ("Deployment", "ReplicaSet"):
+        elif res.kind in ("Deployment", "ReplicaSet", "Job"):
             obj["status"] = {}
         elif res.kind == "Ingress":
             self._default_ingress_class(obj)

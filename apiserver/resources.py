@@ -61,6 +61,7 @@ class Resource:
 
 CORE = ""
 APPS = "apps"
+BATCH = "batch"
 DISCOVERY = "discovery.k8s.io"
 NETWORKING = "networking.k8s.io"
 COORDINATION = "coordination.k8s.io"
@@ -93,6 +94,8 @@ RESOURCES: tuple[Resource, ...] = (
              subresources=("status", "scale"), generation=True),
     Resource(APPS, "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",),
              subresources=("status", "scale"), field_selectors=("status.replicas",),
+             generation=True),
+    Resource(BATCH, "v1", "Job", "jobs", True, (), ("all",), subresources=("status",),
              generation=True),
     Resource(DISCOVERY, "v1", "EndpointSlice", "endpointslices", True, has_status=False,
              generation=True),

@@ -18,6 +18,7 @@ from apiserver.bootstrap import CONFIG_MAPS
 from apiserver.api import Api
 from apiserver.controllers.endpoints import Endpoints
 from apiserver.controllers.garbage import GarbageCollector
+from apiserver.controllers.jobs import Jobs
 from apiserver.controllers.loadbalancers import LoadBalancers
 from apiserver.controllers.namespaces import Namespaces
 from apiserver.controllers.nodes import NodeLifecycle
@@ -49,6 +50,7 @@ class ApiServer:
             Scheduler(self.registry, self.recorder),
             ReplicaSets(self.registry, self.recorder),
             Deployments(self.registry, self.recorder),
+            Jobs(self.registry, self.recorder),
             Namespaces(self.registry, config.ca_cert.read_text()),
             GarbageCollector(self.registry),
             Endpoints(self.registry),

@@ -22,6 +22,7 @@ from apiserver.validate_formats import (
     dicts, duplicate, each_invalid, forbidden, go_quote, go_slice, invalid, label_value,
     name_is_dns_label, name_is_dns_subdomain, not_supported, parse_cidr, parse_quantity,
     qualified_name, required, too_long)
+from apiserver.validate_jobs import validate_job, validate_job_update
 from apiserver.validate_meta import (
     immutable, kube_finalizer_name, validate_object_meta, validate_object_meta_update)
 from apiserver.validate_networking import (
@@ -296,6 +297,7 @@ _CREATE: dict[str, Check] = {
     "Pod": validate_pod,
     "Deployment": validate_deployment,
     "ReplicaSet": validate_replica_set,
+    "Job": validate_job,
     "Service": validate_service,
     "Endpoints": validate_endpoints,
     "EndpointSlice": validate_endpoint_slice,
@@ -317,6 +319,7 @@ _UPDATE: dict[str, UpdateCheck] = {
     "Pod": validate_pod_update,
     "Deployment": _update_checks_last(validate_deployment, selector_immutable),
     "ReplicaSet": _update_checks_last(validate_replica_set, selector_immutable),
+    "Job": validate_job_update,
     "Service": validate_service_update,
     "EndpointSlice": validate_endpoint_slice_update,
     "ConfigMap": _update_checks_first(
@@ -367,7 +370,7 @@ def warnings(kind: str, obj: dict) -> list[str]:
         return ingress_warnings(obj)
     if kind == "Pod":
         return port_warnings(as_dict(obj.get("spec")), "spec")
-    if kind in ("Deployment", "ReplicaSet"):
+    if kind in ("Deployment", "ReplicaSet", "Job"):
         template = as_dict(as_dict(obj.get("spec")).get("template"))
         return port_warnings(as_dict(template.get("spec")), "spec.template.spec")
     return []

@@ -1,4 +1,5 @@
-"""Entry point: ``python -m ingress --data-dir DIR`` (started by the supervisor)."""
+"""Entry point: ``python -m ingress --data-dir DIR`` (started by the supervisor); ``run``
+is also ``kubeloop serve ingress`` (the controller on a host of its own)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ingress: {e}", file=sys.stderr)
         return 2
-    logs.setup("ingress", args.verbose)
+    return run(config, None, args.verbose)
+
+
+def run(config: ClusterConfig, address: str | None, verbose: bool) -> int:
+    """The controller in this process until SIGTERM; ``address`` as ``serve`` takes it."""
+    logs.setup("ingress", verbose)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # access log
     from ingress.server import serve
 
     logs.install_event_loop()
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, address))
 
 
 if __name__ == "__main__":

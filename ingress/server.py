@@ -210,11 +210,13 @@ def _written(status: int, namespace: str, name: str, body: str) -> bool:
 
 
 class IngressProcess:
-    """One ingress controller process: listeners, watches, and what goes back."""
+    """One ingress controller process: listeners, watches, and what goes back.
+    ``address``: where it listens and what the Ingresses' status shows (default: the
+    cluster's ingress address; another when it runs on a host of its own)."""
 
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, address: str | None = None) -> None:
         self.config = config
-        self.address = config.network.ingress_ip
+        self.address = address or config.network.ingress_ip
         self.tasks = TaskGroup("ingress")
         self.events: asyncio.Queue[pb.EventRequest] = asyncio.Queue(EVENT_BACKLOG)
         self.secrets = SecretWriter(config)
@@ -310,14 +312,15 @@ def bind_hint(code: int | None) -> str:
     return "The address must be on the loopback (all of 127.0.0.0/8 is, on Linux)"
 
 
-async def serve(config: ClusterConfig) -> int:
-    """The process's life: listen, follow until SIGTERM/SIGINT, close. The exit code."""
+async def serve(config: ClusterConfig, address: str | None = None) -> int:
+    """The process's life: listen (on ``address``, see IngressProcess), follow until
+    SIGTERM/SIGINT, close. The exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     logs.dump_tasks_on_sigusr1()
-    process = IngressProcess(config)
+    process = IngressProcess(config, address)
     try:
         await process.start()
     except OSError as e:

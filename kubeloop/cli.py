@@ -1,6 +1,7 @@
 """The ``kubeloop`` command: up, down, status, list, kubeconfig, ca, and ``process
 start|stop|kill NAME`` for one process of a running cluster (through the supervisor's
-control socket, as ``docker stop/kill/start`` for a kind node).
+control socket, as ``docker stop/kill/start`` for a kind node); for many hosts ``join``
+and ``token`` (kubeadm's), and ``serve ingress|dns`` (one component on a host of its own).
 
 Flags and ``$KUBELOOP_HOME`` are read here only and handed down. ``up`` goes through
 ``cluster.launch`` (like the Python API) and waits for the supervisor's one-line report;
@@ -142,8 +143,15 @@ def _dns(args: argparse.Namespace) -> Dns | None:
 
 def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
     # Imported here: certificate and YAML code would slow every other command's start.
-    from kubeloop import cluster
+    from kubeloop import cluster, join
 
+    try:
+        token = join.parse_token(args.token) if args.token else None
+        token_ttl = join.parse_ttl(args.token_ttl)
+    except join.JoinError as e:
+        raise ConfigError(str(e)) from e
+    export = Export(Path(args.export_kubeconfig), args.kubeconfig_server) \
+        if args.export_kubeconfig else None
     request = cluster.Request(
         name=args.name,
         data_dir=Path(args.data_dir) if args.data_dir else None,
@@ -156,10 +164,13 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
         bind_address=args.bind_address,
         cert_sans=tuple(args.cert_san) if args.cert_san else None,
         ingress=False if args.no_ingress else None,
+        node_port_range=args.service_node_port_range,
+        bootstrap_token=token,
+        bootstrap_token_ttl=token_ttl,
     )
     began = time.monotonic()
     if args.foreground:
-        return _up_foreground(reg, request, args.timeout, began)
+        return _up_foreground(reg, request, args.timeout, began, export)
     config, started = cluster.launch(reg, request, args.timeout)
     _say_starting(config)
     try:
@@ -172,12 +183,37 @@ def cmd_up(args: argparse.Namespace, reg: registry.Registry) -> int:
         print("Interrupted; stopping what was started", file=sys.stderr)
         supervisor.stop(config, started.proc.pid)
         return 130
-    _say_ready(config, began)
+    _say_ready(config, began, export)
     return 0
 
 
+@dataclass(frozen=True)
+class Export:
+    """``up --export-kubeconfig PATH [--kubeconfig-server URL]``: a copy of the admin
+    kubeconfig for another place, e.g. a compose project's folder on the host, naming the
+    server as that place reaches it (a published port)."""
+
+    path: Path
+    server: str | None
+
+    def write(self, config: ClusterConfig) -> None:
+        """Written once the cluster is ready (its appearance says so), mode 0600, owned
+        by the folder's owner (a folder mounted into a container running as root)."""
+        from kubeloop import kubeconfig, pki
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = kubeconfig.render(config.name, self.server or config.network.api_url,
+                                 config.ca_cert.read_bytes(),
+                                 pki.read_token(config.admin_token_file))
+        pki.write_private(self.path, text.encode())
+        folder = self.path.parent.stat()
+        if os.geteuid() == 0:
+            os.chown(self.path, folder.st_uid, folder.st_gid)
+
+
 def _up_foreground(
-    reg: registry.Registry, request: cluster.Request, timeout: float, began: float
+    reg: registry.Registry, request: cluster.Request, timeout: float, began: float,
+    export: Export | None
 ) -> int:
     from kubeloop import cluster
 
@@ -190,7 +226,7 @@ def _up_foreground(
     def report(line: str) -> None:
         verdict = supervisor.parse_report(line)
         if verdict.error is None:
-            _say_ready(config, began)
+            _say_ready(config, began, export)
             print("Press Ctrl-C to stop.", flush=True)
         else:
             error = supervisor.StartError(verdict.process, verdict.error)
@@ -206,9 +242,12 @@ def _say_starting(config: ClusterConfig) -> None:
     print(f'Starting cluster "{config.name}" with {nodes} ...', flush=True)
 
 
-def _say_ready(config: ClusterConfig, began: float) -> None:
+def _say_ready(config: ClusterConfig, began: float, export: Export | None) -> None:
     print(f"Cluster ready in {time.monotonic() - began:.1f}s")
     print(f"export KUBECONFIG={config.kubeconfig}", flush=True)
+    if export is not None:
+        export.write(config)
+        print(f"Kubeconfig exported to {export.path}", flush=True)
     if config.network.advertise_address:
         from kubeloop import pki
 
@@ -259,11 +298,12 @@ def cmd_token_list(args: argparse.Namespace, reg: registry.Registry) -> int:
 def cmd_join(args: argparse.Namespace, reg: registry.Registry) -> int:
     """Join this host's node to a cluster whose control plane runs elsewhere, then run
     its agent in this process (exec: signals reach it directly, as a container's)."""
-    from kubeloop import join, join_client
+    from kubeloop import join, join_client, serve
 
     try:
         trust = _trust(args)
         host, port = join.parse_server(args.server)
+        serve.wait_ready(host, port, args.wait)
         address = args.address or join_client.source_address(host, port)
         data_dir = Path(args.data_dir or reg.home / f"node-{address}").expanduser().resolve()
         config, reply = join_client.join_cluster(args.server, args.token, trust, address,
@@ -293,6 +333,24 @@ def _trust(args: argparse.Namespace) -> join_client.Trust:
     if args.ca_cert_hash:
         return join_client.Trust(ca_hash=join.parse_ca_hash(args.ca_cert_hash))
     return join_client.Trust(insecure=True)
+
+
+def cmd_serve_ingress(args: argparse.Namespace, reg: registry.Registry) -> int:
+    """The ingress controller on a host of its own, with the control plane's data dir."""
+    from ingress.__main__ import run
+    from kubeloop import serve
+
+    config = serve.control_plane_view(Path(args.data_dir), serve.ingress_needs, args.wait)
+    return run(config, args.address or serve.own_address(config), args.verbose)
+
+
+def cmd_serve_dns(args: argparse.Namespace, reg: registry.Registry) -> int:
+    """The cluster DNS on a host of its own, for clients outside the cluster."""
+    from kubeloop import serve
+    from node_agent.dns.standalone import run
+
+    config = serve.control_plane_view(Path(args.data_dir), serve.dns_needs, args.wait)
+    return run(config, args.address or serve.own_address(config), args.port, args.verbose)
 
 
 def cmd_down(args: argparse.Namespace, reg: registry.Registry) -> int:
@@ -518,6 +576,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-ingress", action="store_true",
                     help="do not run the ingress controller here (run it on another host "
                     "with kubeloop serve ingress)")
+    up.add_argument("--service-node-port-range", metavar="LOW-HIGH",
+                    help="the NodePorts Services get (default 30000-32767, or as before)")
+    up.add_argument("--token", help="a bootstrap token chosen in advance (abcdef.0123456789abcdef "
+                    "form), accepted besides the others, as kubeadm init --token")
+    up.add_argument("--token-ttl", default="24h",
+                    help="how long --token is valid (default 24h; 0: forever)")
+    up.add_argument("--export-kubeconfig", metavar="PATH",
+                    help="also write the admin kubeconfig to PATH once the cluster is ready")
+    up.add_argument("--kubeconfig-server", metavar="URL",
+                    help="the server the exported kubeconfig names (default: the apiserver's "
+                    "own URL), e.g. https://127.0.0.1:6443 for a published port")
     up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                     help=f"seconds to wait for readiness (default {DEFAULT_TIMEOUT:g})")
     up.set_defaults(run=cmd_up)
@@ -542,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "host reaches the server from)")
     joining.add_argument("--data-dir", help="where the node keeps its files "
                          "(default $KUBELOOP_HOME/node-ADDRESS)")
+    joining.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                         help="wait up to this long for the apiserver to answer first "
+                         "(a control plane starting alongside; default 0)")
     joining.set_defaults(run=cmd_join)
 
     token = sub.add_parser("token", help="bootstrap tokens for kubeloop join").add_subparsers(
@@ -557,6 +629,30 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = token.add_parser("list", help="the valid bootstrap tokens")
     tokens.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
     tokens.set_defaults(run=cmd_token_list)
+
+    serving = sub.add_parser(
+        "serve", help="run the ingress controller or the cluster DNS on a host of its own",
+        description="Runs one cluster component in this process (SIGTERM stops it) on a host "
+        "other than the control plane's, e.g. its own container: it reads the control "
+        "plane's data dir (a shared volume) and reaches the apiserver at its advertise "
+        "address.").add_subparsers(dest="component", required=True, metavar="ingress|dns")
+    for component, run, what, default_address in (
+            ("ingress", cmd_serve_ingress, "the ingress controller: ports 80 and 443",
+             "where it listens and what the Ingresses' ADDRESS shows"),
+            ("dns", cmd_serve_dns, "the cluster DNS for clients outside the cluster",
+             "where it answers")):
+        p = serving.add_parser(component, help=what)
+        p.add_argument("--data-dir", required=True,
+                       help="the control plane's data dir (mounted here)")
+        p.add_argument("--address", metavar="IP", help=f"{default_address} (default: this "
+                       "host's address towards the apiserver)")
+        p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                       help="wait up to this long for the control plane to write its data "
+                       "dir and answer (default 0)")
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        p.set_defaults(run=run)
+        if component == "dns":
+            p.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
 
     down = sub.add_parser("down", help="stop a cluster")
     down.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")

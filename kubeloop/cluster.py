@@ -123,11 +123,17 @@ class Request:
     bind_address: str | None = None
     cert_sans: tuple[str, ...] | None = None
     ingress: bool | None = None
+    node_port_range: str | None = None  # kube-apiserver's --service-node-port-range
+    # A bootstrap token to accept from now on (kubeadm init --token), valid for
+    # ``bootstrap_token_ttl`` seconds (None: forever).
+    bootstrap_token: str | None = None
+    bootstrap_token_ttl: float | None = None
 
     def network(self, base: Network) -> Network:
         """``base`` with the addresses this request sets."""
         return dataclasses.replace(
             base,
+            node_port_range=self.node_port_range or base.node_port_range,
             advertise_address=base.advertise_address if self.advertise_address is None
             else self.advertise_address,
             bind_address=base.bind_address if self.bind_address is None else self.bind_address,
@@ -198,6 +204,9 @@ def prepare(reg: registry.Registry, request: Request) -> ClusterConfig:
         config.save()
         pki.ensure_pki(config)
         kubeconfig.write(config)
+        if request.bootstrap_token:
+            pki.create_bootstrap_token(config, request.bootstrap_token_ttl,
+                                       "kubeloop up --token", token=request.bootstrap_token)
     except BaseException:
         reg.slots.release(config.slot)
         raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 MAX_CLUSTERS = 12  # pod ranges 127.244/16 .. 127.255/16, one /16 per cluster slot
@@ -82,6 +82,14 @@ class Network:
             return [self.bind_address]
         return list(dict.fromkeys(a for a in (self.apiserver_ip, self.bind_address or
                                               self.advertise_address) if a))
+
+    def seen_from_elsewhere(self) -> Network:
+        """The plan as a process on another host uses it (``kubeloop serve``): the
+        apiserver at its advertise address, since its plan address is on the control
+        plane's own loopback."""
+        if not self.advertise_address:
+            return self
+        return replace(self, apiserver_ip=self.advertise_address)
 
     @property
     def advertised_url(self) -> str:

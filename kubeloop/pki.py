@@ -202,13 +202,15 @@ def read_bootstrap_tokens(config: ClusterConfig) -> list[join.TokenRecord]:
 
 
 def create_bootstrap_token(config: ClusterConfig, ttl: float | None, description: str = "",
-                           *, now: float | None = None) -> join.TokenRecord:
-    """A new bootstrap token, saved with the valid ones (expired ones are dropped, as
-    kubeadm's token cleaner does)."""
+                           *, now: float | None = None, token: str | None = None
+                           ) -> join.TokenRecord:
+    """A new bootstrap token (``token``: this one, chosen in advance; it replaces a record
+    of the same token), saved with the valid ones (expired ones are dropped, as kubeadm's
+    token cleaner does)."""
     now = time.time() if now is None else now
-    record = join.TokenRecord(join.generate_token(), None if ttl is None else now + ttl,
-                              description)
-    kept = [r for r in read_bootstrap_tokens(config) if r.valid(now)]
+    record = join.TokenRecord(token or join.generate_token(),
+                              None if ttl is None else now + ttl, description)
+    kept = [r for r in read_bootstrap_tokens(config) if r.valid(now) and r.token != record.token]
     write_private(config.bootstrap_tokens_file, join.tokens_to_json([*kept, record]).encode())
     return record
 

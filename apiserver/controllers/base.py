@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 from apiserver import registry, store
 from apiserver import status as errors
 from kubeloop.tasks import TaskGroup
@@ -135,3 +136,11 @@ def owner_uid(obj: dict, kind: str | None = None) -> str | None:
         if ref.get("controller") and (kind is None or ref.get("kind") == kind):
             return ref.get("uid")
     return None
+
+
+def set_status(obj: dict, status: dict[str, Any]) -> bool:
+    """A registry mutation writing ``status``; False (no write) when it is already so."""
+    if obj.get("status") == status:
+        return False
+    obj["status"] = status
+    return True

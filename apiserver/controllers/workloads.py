@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
 
 from apiserver import naming, registry, replication, rollout, store
 from apiserver import status as errors
-from apiserver.controllers.base import Controller, Key, owner_uid
+from apiserver.controllers.base import Controller, Key, owner_uid, set_status
 from apiserver.events import Recorder
 from apiserver.resources import require
 
@@ -75,7 +74,7 @@ class ReplicaSets(Controller):
         new_status = replication.rs_status(rs, pods, now, manage_error=error)
         if new_status != rs.get("status"):
             await self.registry.mutate(REPLICASETS, namespace, name,
-                                       lambda o: _set_status(o, new_status), subresource="status")
+                                       lambda o: set_status(o, new_status), subresource="status")
         min_ready = rs["spec"].get("minReadySeconds", 0)
         if min_ready and new_status.get("availableReplicas", 0) < new_status.get(
                 "readyReplicas", 0):
@@ -189,7 +188,7 @@ class Deployments(Controller):
                         raise
         if new_status != dep.get("status"):
             await self.registry.mutate(DEPLOYMENTS, namespace, name,
-                                       lambda o: _set_status(o, new_status), subresource="status")
+                                       lambda o: set_status(o, new_status), subresource="status")
         recheck = rollout.progress_recheck_after({**dep, "status": new_status}, now)
         if recheck is not None:
             self.enqueue_after(key, recheck)
@@ -227,11 +226,4 @@ def _set_annotations(obj: dict, annotations: dict[str, str]) -> bool:
     if obj["metadata"].get("annotations") == annotations:
         return False
     obj["metadata"]["annotations"] = annotations
-    return True
-
-
-def _set_status(obj: dict, status: dict[str, Any]) -> bool:
-    if obj.get("status") == status:
-        return False
-    obj["status"] = status
     return True

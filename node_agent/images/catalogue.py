@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from node_agent import toolbox
-from node_agent.images import coredns, flags, ingress_nginx
+from node_agent.images import certgen, coredns, flags, ingress_nginx
 from node_agent.images.flags import Flag, FlagError
 from node_agent.images.model import Exit
 
@@ -38,6 +38,7 @@ class Kind(StrEnum):
     CALICO_KUBE_CONTROLLERS = "calico-kube-controllers"
     FLANNEL = "flannel"
     INGRESS_NGINX = "ingress-nginx-controller"
+    CERTGEN = "kube-webhook-certgen"
     COMMAND = "command"  # run through the exec toolbox
     EXIT = "exit"  # the process ends at once
     GENERIC = "generic"
@@ -404,6 +405,60 @@ def _ingress_nginx(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
         str(values["controller-class"]), str(values["validating-webhook"]))})
 
 
+# kube-webhook-certgen's persistent flags, then each subcommand's own and the ones it
+# requires (cobra's MarkFlagRequired).
+CERTGEN_GLOBAL_FLAGS = (
+    Flag("log-level", str, "info", "Log level: panic|fatal|error|warn|info|debug|trace"),
+    Flag("log-format", str, "json", "Log format: text|json"),
+    Flag("kubeconfig", str, "", "Path to kubeconfig file: e.g. ~/.kube/kind-config-kind"))
+CERTGEN_FLAGS: dict[str, tuple[tuple[Flag, ...], tuple[str, ...]]] = {
+    certgen.CREATE: ((
+        Flag("host", str, "", "Comma-separated hostnames and IPs to generate a certificate "
+             "for"),
+        Flag("secret-name", str, "", "Name of the secret where certificate information will "
+             "be written"),
+        Flag("namespace", str, "", "Namespace of the secret where certificate information "
+             "will be written"),
+        Flag("cert-name", str, "cert", "Name of cert file in the secret"),
+        Flag("key-name", str, "key", "Name of key file in the secret"),
+    ), ("host", "namespace", "secret-name")),
+    certgen.PATCH: ((
+        Flag("secret-name", str, "", "Name of the secret where certificate information will "
+             "be read from"),
+        Flag("namespace", str, "", "Namespace of the secret where certificate information "
+             "will be read from"),
+        Flag("webhook-name", str, "", "Name of validatingwebhookconfiguration and "
+             "mutatingwebhookconfiguration that will be updated"),
+        Flag("patch-validating", bool, True, "If true, patch validatingwebhookconfiguration"),
+        Flag("patch-mutating", bool, True, "If true, patch mutatingwebhookconfiguration"),
+        Flag("patch-failure-policy", str, "", "If set, patch the webhooks with this failure "
+             "policy. Valid options are Ignore or Fail"),
+    ), ("namespace", "secret-name", "webhook-name")),
+}
+
+
+def _certgen(ref: ImageRef, args: Sequence[str], env: Mapping[str, str],
+             entrypoint: bool) -> Choice:
+    if not args or args[0] not in CERTGEN_FLAGS:
+        # The root command prints its help and exits 1; an unknown one is cobra's error.
+        lines = ("Use this to create a ca and signed certificates and patch admission "
+                 "webhooks to allow for quick",) if not args or args[0].startswith("-") else (
+            f'Error: unknown command "{args[0]}" for "kube-webhook-certgen"',
+            "Run 'kube-webhook-certgen --help' for usage.")
+        return Choice(Kind.EXIT, exit=Exit(1, lines))
+    command, rest = args[0], args[1:]
+    own, required = CERTGEN_FLAGS[command]
+    name = f"kube-webhook-certgen {command}"
+    values = flags.parse_cobra(name, rest, (*own, *CERTGEN_GLOBAL_FLAGS))
+    missing = [f for f in required if not values[f]]
+    if missing:
+        listed = ", ".join(f'"{f}"' for f in missing)
+        return Choice(Kind.EXIT, exit=Exit(1, (
+            f"Error: required flag(s) {listed} not set",
+            *flags.cobra_usage(name, (*own, *CERTGEN_GLOBAL_FLAGS)), "")))
+    return Choice(Kind.CERTGEN, {"command": command, "flags": values})
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     """What kubeloop knows of an image: how its own program reads its arguments,
@@ -473,6 +528,8 @@ IMAGES: dict[tuple[str, str], ImageSpec] = {
     ("ghcr.io", "flannel-io/flannel"): _FLANNEL,
     ("registry.k8s.io", "ingress-nginx/controller"): _INGRESS_NGINX,
     ("registry.k8s.io", "ingress-nginx/controller-chroot"): _INGRESS_NGINX,
+    ("registry.k8s.io", "ingress-nginx/kube-webhook-certgen"): ImageSpec(
+        _certgen, ("/kube-webhook-certgen",), (), frozenset({"kube-webhook-certgen"})),
     ("docker.io", "library/busybox"): _BUSYBOX,
     ("registry.k8s.io", "e2e-test-images/busybox"): _BUSYBOX,
     ("registry.k8s.io", "busybox"): _BUSYBOX,

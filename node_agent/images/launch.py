@@ -2,8 +2,9 @@
 (a rejected command line), runs a command through the exec toolbox, or serves: every
 listener of the program is bound on the pod IP, its banner goes to the log (then the
 lines it copies from the files it follows), and the returned Running ends it
-(SIGTERM-like: the software's own last words and exit code). A failed bind, or the app
-asking to exit, ends it the same way."""
+(SIGTERM-like: the software's own last words and exit code). A failed bind, the app
+asking to exit, or a program that is done once its banner is out (a Job's) ends it the
+same way."""
 
 from __future__ import annotations
 
@@ -113,6 +114,9 @@ class _Serving:
             self.sink.add(line)
         for i, followed in enumerate(self.program.follows):
             self.workers.spawn(f"follow-{i}", tail.follow(followed, self.sink))
+        done = self.program.finished(time.time())
+        if done is not None:
+            await self.end(done, abort=False)
 
     async def _listen(self, listener: Listener) -> None:
         loop = asyncio.get_running_loop()

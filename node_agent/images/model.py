@@ -255,6 +255,11 @@ class Program:
     def banner(self, now: float) -> list[str]:
         return []
 
+    def finished(self, now: float) -> Exit | None:
+        """How a program that does its work and ends (a Job's) exits once its banner is
+        out; None for a server, which runs until stopped."""
+        return None
+
     def terminated(self, now: float) -> Exit:
         # A Go binary without a SIGTERM handler dies of the signal: 128 + 15.
         return Exit(143)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kubeloop.config import ClusterConfig, ConfigError
 from node_agent.containers import Identity
-from node_agent.images import cni, coredns, echoes, goapps, ingress_nginx, webservers
+from node_agent.images import (certgen, cni, coredns, echoes, goapps, ingress_nginx,
+                               webservers)
 from node_agent.images.catalogue import Choice, Kind
 from node_agent.images.model import Program
 
@@ -54,6 +55,8 @@ def build(choice: Choice, identity: Identity, image: str, started: float) -> Pro
             return cni.CalicoKubeControllers(s["version"])
         case Kind.FLANNEL:
             return cni.Flanneld(s["version"], identity.env.get("NODE_NAME", host))
+        case Kind.CERTGEN:
+            return certgen.CertGen(s["command"], s["flags"])
         case Kind.INGRESS_NGINX:
             env = identity.env
             api = f"{env.get('KUBERNETES_SERVICE_HOST', '')}:" \

@@ -19,7 +19,7 @@ from tests.integration.conftest import Kubectl, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 NS = ("-n", "ingress-nginx")
-SELECTOR = "app.kubernetes.io/name=ingress-nginx"
+SELECTOR = "app.kubernetes.io/component=controller"  # not the admission Jobs' pods
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -177,16 +177,18 @@ def web(cluster: MultiHost) -> dict[str, list[dict]]:
 def replicas_for_every_node(cluster: MultiHost) -> int:
     """Enough replicas that the scheduler, which fills the node with the fewest pods first,
     puts one on every node: the add-on pods all went to the node that joined first."""
-    counts = Counter(p["spec"]["nodeName"] for p in cluster.json("get", "pods", "-A")["items"])
+    counts = Counter(p["spec"].get("nodeName") for p in cluster.json("get", "pods", "-A")["items"])
     per_node = [counts[name] for name in cluster.host_of()]
     return len(per_node) * max(per_node) - sum(per_node) + len(per_node)
 
 
 def pods_by_host(cluster: MultiHost) -> dict[str, list[dict]]:
+    """The scheduled web pods by host (a replacement may not be scheduled yet)."""
     host_of = cluster.host_of()
     by_host: dict[str, list[dict]] = {h.netns: [] for h in cluster.nodes}
     for pod in cluster.web_pods():
-        by_host[host_of[pod["spec"]["nodeName"]].netns].append(pod)
+        if pod["spec"].get("nodeName"):
+            by_host[host_of[pod["spec"]["nodeName"]].netns].append(pod)
     return by_host
 
 

@@ -7,6 +7,7 @@ each continuing the session where the previous one stopped."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -204,21 +205,42 @@ def test_ingress_addon_is_enabled(kubectl: Kubectl) -> None:
 
 
 def test_ingress_addon_admission_objects(kubectl: Kubectl) -> None:
-    out = kubectl("get", "all", "-n", "ingress-nginx")
-    names = {r["NAME"] for part in sections(out) for r in table(part)[1]}
-    wanted = {"service/ingress-nginx-controller-admission",
-              "job.batch/ingress-nginx-admission-create",
-              "job.batch/ingress-nginx-admission-patch"}
-    if not wanted <= names:
-        pytest.xfail(
-            "`kubectl get all -n ingress-nginx` lists no admission objects: the seed shows "
-            "the Completed pods ingress-nginx-admission-create/-patch, the ClusterIP "
-            "Service ingress-nginx-controller-admission (443/TCP) and the two Jobs "
-            "job.batch/ingress-nginx-admission-create/-patch (1/1); kubeloop's ingress "
-            "add-on (created at first start by apiserver/bootstrap.py, names in "
-            "kubeloop/addons.py) has only the controller Deployment/ReplicaSet/pod/Service, "
-            "and the apiserver serves no batch/v1 (no Jobs at all). Missing: "
-            + ", ".join(sorted(wanted - names)))
+    # The seed's add-on also shows the admission webhook's Service and the two
+    # kube-webhook-certgen Jobs, done, with their Completed pods.
+    def jobs_done() -> str | None:
+        out = kubectl("get", "all", "-n", "ingress-nginx")
+        jobs = [p for p in sections(out) if p.startswith("NAME") and "COMPLETIONS" in p]
+        return out if jobs and [r["COMPLETIONS"] for r in table(jobs[0])[1]] == [
+            "1/1", "1/1"] else None
+
+    out = wait_for(jobs_done, timeout=30, what="the admission Jobs 1/1")
+    pods, services, _, _, jobs = sections(out)
+    admission = {re.sub(r"-[a-z0-9]{5}$", "", r["NAME"]): r for r in table(pods)[1]
+                 if r["NAME"].startswith("pod/ingress-nginx-admission-")}
+    assert sorted(admission) == ["pod/ingress-nginx-admission-create",
+                                 "pod/ingress-nginx-admission-patch"], out
+    for name, r in admission.items():
+        assert re.fullmatch(f"{name}-[a-z0-9]{{5}}", r["NAME"]), out
+        assert (r["READY"], r["STATUS"], r["RESTARTS"]) == ("0/1", "Completed", "0"), out
+    svc = row(services, "service/ingress-nginx-controller-admission")
+    assert (svc["TYPE"], svc["EXTERNAL-IP"], svc["PORT(S)"]) == ("ClusterIP", "<none>",
+                                                                 "443/TCP"), out
+    assert IP.match(svc["CLUSTER-IP"]), out
+    header, rows = table(jobs)
+    # A v1.32 apiserver's table has the STATUS column the seed's older cluster lacks.
+    assert header == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"], out
+    assert [(r["NAME"], r["STATUS"], r["COMPLETIONS"]) for r in rows] == [
+        ("job.batch/ingress-nginx-admission-create", "Complete", "1/1"),
+        ("job.batch/ingress-nginx-admission-patch", "Complete", "1/1")], out
+    assert all(AGE.match(r["DURATION"]) and AGE.match(r["AGE"]) for r in rows), out
+    # kube-webhook-certgen logs as the real one does (logrus JSON lines).
+    logs = kubectl("logs", "-n", "ingress-nginx", "job/ingress-nginx-admission-create")
+    assert [json.loads(line)["msg"] for line in logs.splitlines()] == [
+        "no secret found", "creating new secret"], logs
+    logs = kubectl("logs", "-n", "ingress-nginx", "job/ingress-nginx-admission-patch")
+    assert [json.loads(line)["msg"] for line in logs.splitlines()] == [
+        "patching webhook configurations 'ingress-nginx-admission' mutating=false, "
+        "validating=true, failurePolicy=Fail", "Patched hook(s)"], logs
 
 
 def test_ingress_503_until_the_backend_exists(kubectl: Kubectl) -> None:

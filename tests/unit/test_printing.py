@@ -545,6 +545,7 @@ COLUMNS = {
     "ServiceAccount": "Name Secrets Age",
     "Event": "Last_Seen Type Reason Object Subobject* Source* Message First_Seen* Count* Name*",
     "Deployment": "Name Ready Up-to-date Available Age Containers* Images* Selector*",
+    "Job": "Name Status Completions Duration Age Containers* Images* Selector*",
     "ReplicaSet": "Name Desired Current Ready Age Containers* Images* Selector*",
     "Ingress": "Name Class Hosts Address Ports Age",
     "IngressClass": "Name Controller Parameters Age",

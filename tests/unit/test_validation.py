@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from apiserver import jobs
 from apiserver.defaults import apply_defaults
 from apiserver.validate_formats import parse_quantity
 from apiserver.validation import Cause, _base64_error, invalid_message, validate, warnings
@@ -76,6 +77,11 @@ TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [CONT
 DEPLOYMENT = {"metadata": meta(), "spec": {"selector": {"matchLabels": {"app": "web"}},
                                            "template": TEMPLATE}}
 REPLICA_SET = DEPLOYMENT
+JOB_UID = "0b7f6a1e-0000-4000-8000-000000000001"
+# A Job as the registry validates it: prepared for create (generated selector and labels).
+JOB = {"metadata": meta("pi", uid=JOB_UID), "spec": {"template": {"spec": {
+    "restartPolicy": "Never", "containers": [dict(CONTAINER, ports=None)]}}}}
+jobs.prepare_for_create(JOB)
 SERVICE = {"metadata": meta(), "spec": {"selector": {"app": "web"},
                                         "ports": [{"port": 80, "targetPort": 8080}]}}
 INGRESS_BACKEND = {"service": {"name": "web", "port": {"number": 80}}}
@@ -118,6 +124,16 @@ VALID = [
     ("Deployment", edit(DEPLOYMENT, spec__selector={"matchExpressions": [
         {"key": "app", "operator": "In", "values": ["web", "api"]}]}), "deployment-expressions"),
     ("ReplicaSet", REPLICA_SET, "replicaset"),
+    ("Job", JOB, "job"),
+    ("Job", edit(JOB, spec__template__spec__restartPolicy="OnFailure", spec__completions=5,
+                 spec__parallelism=2, spec__backoffLimit=0, spec__activeDeadlineSeconds=60,
+                 spec__ttlSecondsAfterFinished=0), "job-counts"),
+    ("Job", edit(JOB, spec__completionMode="Indexed", spec__completions=3), "job-indexed"),
+    ("Job", {"metadata": meta("m"), "spec": {
+        "manualSelector": True, "selector": {"matchLabels": {"app": "m"}},
+        "template": {"metadata": {"labels": {"app": "m"}},
+                     "spec": {"restartPolicy": "Never", "containers": [CONTAINER]}}}},
+     "job-manual-selector"),
     ("Service", SERVICE, "service"),
     ("Service", edit(SERVICE, spec__type="NodePort", spec__ports=[
         {"name": "http", "port": 80, "nodePort": 30080}, {"name": "https", "port": 443}]),
@@ -322,6 +338,32 @@ INVALID: list[Case] = [
      "spec.template.spec.containers[0].image", "FieldValueRequired", None, "template-image"),
     ("ReplicaSet", edit(REPLICA_SET, spec__template__metadata__labels=None),
      "spec.template.metadata.labels", "FieldValueInvalid", None, "rs-selector-mismatch"),
+    # Job
+    ("Job", edit(JOB, spec__template__spec__restartPolicy="Always"),
+     "spec.template.spec.restartPolicy", "FieldValueRequired",
+     'Required value: valid values: "OnFailure", "Never"', "job-restart-always"),
+    ("Job", edit(JOB, spec__template__spec__restartPolicy=None),
+     "spec.template.spec.restartPolicy", "FieldValueRequired",
+     'Required value: valid values: "OnFailure", "Never"', "job-restart-defaulted"),
+    ("Job", edit(JOB, spec__backoffLimit=-1), "spec.backoffLimit", "FieldValueInvalid",
+     "Invalid value: -1: must be greater than or equal to 0", "job-backoff-negative"),
+    ("Job", edit(JOB, spec__parallelism=-2), "spec.parallelism", "FieldValueInvalid",
+     "Invalid value: -2: must be greater than or equal to 0", "job-parallelism-negative"),
+    ("Job", edit(JOB, spec__completionMode="Sometimes"), "spec.completionMode",
+     "FieldValueNotSupported", 'Unsupported value: "Sometimes": supported values: '
+     '"NonIndexed", "Indexed"', "job-completion-mode"),
+    ("Job", edit(JOB, spec__completionMode="Indexed", spec__completions=None,
+                 spec__parallelism=2), "spec.completions", "FieldValueRequired",
+     "Required value: when completion mode is Indexed", "job-indexed-completions"),
+    ("Job", edit(JOB, spec__selector={"matchLabels": {"app": "pi"}}), "spec.selector",
+     "FieldValueInvalid", None, "job-selector-not-generated"),
+    ("Job", edit(JOB, **{"spec.template.metadata.labels": {"job-name": "pi"}}),
+     "spec.template.metadata.labels[batch.kubernetes.io/controller-uid]",
+     "FieldValueRequired", "Required value", "job-generated-label-missing"),
+    ("Job", {"metadata": meta("m"), "spec": {
+        "manualSelector": True, "template": {"spec": {"restartPolicy": "Never",
+                                                      "containers": [CONTAINER]}}}},
+     "spec.selector", "FieldValueRequired", "Required value", "job-selector-required"),
     # Service
     ("Service", edit(SERVICE, spec__ports__0__port=70000), "spec.ports[0].port",
      "FieldValueInvalid", f"Invalid value: 70000: {PORT_RANGE}", "service-port-range"),
@@ -493,6 +535,7 @@ UPDATE_OLD = {
     "TolerantPod": edit(POD, spec__tolerations=[{"key": "gpu", "operator": "Exists"}]),
     "Deployment": DEPLOYMENT,
     "ReplicaSet": REPLICA_SET,
+    "Job": JOB,
     "Service": edit(SERVICE, spec__clusterIP="127.96.0.10", spec__clusterIPs=["127.96.0.10"]),
     "ConfigMap": {"metadata": meta("cfg"), "immutable": True, "data": {"a": "1"}},
     "Secret": {"metadata": meta("cfg"), "immutable": True, "data": {"a": "MQ=="}},
@@ -527,6 +570,10 @@ UPDATE_INVALID: list[Case] = [
     ("ReplicaSet", edit(REPLICA_SET, spec__selector={"matchLabels": {"app": "w"}},
                         spec__template__metadata__labels={"app": "w"}),
      "spec.selector", "FieldValueInvalid", None, "replicaset-selector-immutable"),
+    ("Job", edit(JOB, spec__completions=3), "spec.completions", "FieldValueInvalid",
+     "Invalid value: 3: field is immutable", "job-completions-immutable"),
+    ("Job", edit(JOB, spec__template__spec__containers__0__image="nginx:1.28"),
+     "spec.template", "FieldValueInvalid", None, "job-template-immutable"),
     ("Service", edit(SERVICE, spec__clusterIP="127.96.0.99", spec__clusterIPs=["127.96.0.99"]),
      "spec.clusterIPs[0]", "FieldValueInvalid",
      'Invalid value: []string{"127.96.0.99"}: may not change once set', "clusterip-immutable"),
@@ -571,6 +618,8 @@ UPDATE_VALID = [
     ("Pod", edit(POD, spec__tolerations=[{"key": "gpu", "operator": "Exists",
                                           "effect": "NoSchedule"}]), "pod-add-toleration"),
     ("Deployment", edit(DEPLOYMENT, spec__replicas=5), "deployment-scale"),
+    ("Job", edit(JOB, spec__completions=1, spec__parallelism=3, spec__backoffLimit=2),
+     "job-parallelism"),
     ("Service", edit(SERVICE, spec__ports__0__port=81), "service-port-keeps-ip"),
     ("Service", edit(SERVICE, spec__type="ExternalName", spec__externalName="x.example.com",
                      spec__clusterIP=None, spec__clusterIPs=None), "service-to-externalname"),
