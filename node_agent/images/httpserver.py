@@ -106,9 +106,12 @@ class HttpProtocol(asyncio.Protocol):
         self._method = ""
         self._version = ""
         self._expect = False
-        # Bytes from here until the end of the next head count against max_head.
+        # The next head must fit in max_head: counted as parsed (request line and header
+        # fields), and as read while it is unfinished (a head that never ends). The read
+        # count is not the head's size: the read that ends it may carry body bytes too.
         self._in_head = True
         self._head_size = 0
+        self._head_read = 0
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
@@ -143,10 +146,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.active = True
         if self._in_head:
-            self._head_size += len(data)
+            self._head_read += len(data)
         try:
             self.parser.feed_data(data)
-            if self._in_head and self._head_size > self.app.max_head:
+            if self._in_head and self._head_read > self.app.max_head:
                 self._problem = Problem.HEADERS_TOO_LARGE
                 raise _Refused()
         except httptools.HttpParserUpgrade:
@@ -207,7 +210,8 @@ class HttpProtocol(asyncio.Protocol):
         req = _new_request(Request, (self._method, self._url.decode("latin-1"), self._version,
                                      tuple(self._headers), b"".join(self._body), self.client,
                                      self.local, now, self.conn))
-        self._in_head, self._head_size, self._url, self._expect = True, 0, b"", False
+        self._in_head, self._head_size, self._head_read = True, 0, 0
+        self._url, self._expect = b"", False
         self._headers, self._body, self._body_size = [], [], 0
         try:
             resp = self.app.handle(req)

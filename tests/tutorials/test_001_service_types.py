@@ -151,10 +151,13 @@ def test_list_and_describe_services(kubectl: Kubectl) -> None:
     assert lb["TYPE"] == "LoadBalancer" and IP.match(lb["EXTERNAL-IP"]), lb
     assert re.fullmatch(r"80:3\d{4}/TCP", lb["PORT(S)"]), lb
 
-    described = kubectl("describe", "svc", "app-service")
-    fields = dict(re.findall(r"^([A-Za-z][\w ]*?):\s+(.*)$", described, re.M))
     cluster_ip = row(services, "app-service")["CLUSTER-IP"]
     ips = sorted(pod_ip(kubectl, p) for p in nextgen_pods(kubectl))
+    # the endpoints controller may list the last Ready pod a moment after it is Ready
+    wait_for(lambda: sorted(row(kubectl("get", "endpoints", "app-service"), "app-service")[
+        "ENDPOINTS"].split(",")) == [f"{ip}:3000" for ip in ips], what="every pod listed")
+    described = kubectl("describe", "svc", "app-service")
+    fields = dict(re.findall(r"^([A-Za-z][\w ]*?):\s+(.*)$", described, re.M))
     assert fields == {
         "Name": "app-service", "Namespace": "default", "Labels": "<none>",
         "Annotations": "<none>", "Selector": "app=nextgen-app", "Type": "ClusterIP",

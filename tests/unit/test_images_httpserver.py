@@ -252,3 +252,13 @@ def test_closing_all_aborts_when_asked() -> None:
     conn = Connection(NGINX)
     conn.service.close_all(abort=True)
     assert conn.transport.aborted and conn.protocol.closing
+
+
+def test_a_body_read_with_its_head_does_not_count_as_head() -> None:
+    """A proxy writes head and body together; one read may then carry a small head and
+    megabytes of body: that head is not too large (it once was: the whole read counted,
+    and ingress POSTs got 431 under load)."""
+    conn = Connection(ECHO).send(
+        b"POST /users HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" + b"x" * 200_000,
+        GET)
+    assert conn.statuses() == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]
