@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 from apiserver import registry, store
 from apiserver import status as errors
+from apiserver.events import Recorder
 from kubeloop.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,23 @@ def owner_uid(obj: dict, kind: str | None = None) -> str | None:
         if ref.get("controller") and (kind is None or ref.get("kind") == kind):
             return ref.get("uid")
     return None
+
+
+async def delete_pods(reg: registry.Registry, recorder: Recorder, source: str, owner: dict,
+                      pods: Iterable[dict]) -> None:
+    """Deletes ``pods`` of ``owner`` (each by its UID: a newer pod of the same name is not
+    touched), recording SuccessfulDelete on the owner; pods already gone are skipped."""
+    for pod in pods:
+        meta = pod["metadata"]
+        try:
+            await reg.delete(registry.PODS, meta["namespace"], meta["name"],
+                             {"preconditions": {"uid": meta["uid"]}})
+        except errors.ApiError as e:
+            if e.reason not in ("NotFound", "Conflict"):
+                raise
+            continue
+        await recorder.record(owner, "Normal", "SuccessfulDelete",
+                              f"Deleted pod: {meta['name']}", source)
 
 
 def set_status(obj: dict, status: dict[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from apiserver import jobs, registry, store
 from apiserver import status as errors
-from apiserver.controllers.base import Controller, Key, owner_uid, set_status
+from apiserver.controllers.base import Controller, Key, delete_pods, owner_uid, set_status
 from apiserver.controllers.workloads import owned
 from apiserver.events import Recorder
 from apiserver.resources import require
@@ -84,7 +84,7 @@ class Jobs(Controller):
             return
         error: errors.ApiError | None = None
         try:
-            await self._delete_pods(job, step.delete)
+            await delete_pods(self.registry, self.recorder, self.name, job, step.delete)
             await self._create_pods(job, step.create)
         except errors.ApiError as e:
             error = e
@@ -161,19 +161,6 @@ class Jobs(Controller):
                 raise
             await self.recorder.record(job, "Normal", "SuccessfulCreate",
                                        f"Created pod: {pod['metadata']['name']}", self.name)
-
-    async def _delete_pods(self, job: dict, pods: Iterable[dict]) -> None:
-        for pod in pods:
-            meta = pod["metadata"]
-            try:
-                await self.registry.delete(registry.PODS, meta["namespace"], meta["name"],
-                                           {"preconditions": {"uid": meta["uid"]}})
-            except errors.ApiError as e:
-                if e.reason not in ("NotFound", "Conflict"):
-                    raise
-                continue
-            await self.recorder.record(job, "Normal", "SuccessfulDelete",
-                                       f"Deleted pod: {meta['name']}", self.name)
 
     async def _delete_job(self, job: dict) -> None:
         """ttl-after-finished: the Job goes, its pods after it (foreground)."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from apiserver import naming, registry, replication, rollout, store
 from apiserver import status as errors
-from apiserver.controllers.base import Controller, Key, owner_uid, set_status
+from apiserver.controllers.base import Controller, Key, delete_pods, owner_uid, set_status
 from apiserver.events import Recorder
 from apiserver.resources import require
 
@@ -66,8 +66,9 @@ class ReplicaSets(Controller):
             elif diff < 0:
                 siblings = [p for p in self.store.list("pods", namespace)
                             if replication.is_pod_active(p.obj)]
-                await self._delete_pods(rs, replication.pods_to_delete(
-                    active, -diff, related=[s.obj for s in siblings], now=now))
+                surplus = replication.pods_to_delete(
+                    active, -diff, related=[s.obj for s in siblings], now=now)
+                await delete_pods(self.registry, self.recorder, self.name, rs, surplus)
         except errors.ApiError as e:
             error = e.message
         pods = owned(self.store, "pods", namespace, rs)
@@ -102,20 +103,6 @@ class ReplicaSets(Controller):
             if pod is not None:
                 await self.recorder.record(rs, "Normal", "SuccessfulCreate",
                                            f"Created pod: {pod['metadata']['name']}", self.name)
-
-    async def _delete_pods(self, rs: dict, pods: list[dict]) -> None:
-        for pod in pods:
-            meta = pod["metadata"]
-            try:
-                await self.registry.delete(registry.PODS, meta["namespace"], meta["name"],
-                                           {"preconditions": {"uid": meta["uid"]}})
-            except errors.ApiError as e:
-                if e.reason not in ("NotFound", "Conflict"):
-                    raise
-                continue
-            await self.recorder.record(rs, "Normal", "SuccessfulDelete",
-                                       f"Deleted pod: {meta['name']}", self.name)
-
 
 class Deployments(Controller):
     name = "deployment-controller"
