@@ -536,6 +536,11 @@ def _require_file(
 # --- entry point ---------------------------------------------------------------------------
 
 
+def cluster_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--name`` option of every command that works on one registered cluster."""
+    parser.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubeloop", description="A multi-node Kubernetes cluster on loopback."
@@ -543,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="start a cluster (or restart it from its data dir)")
-    up.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(up)
     up.add_argument("--nodes", type=int, help="number of nodes (default 1, or as before)")
     up.add_argument("--data-dir", help="where the cluster keeps its files "
                     "(default $KUBELOOP_HOME/NAME, KUBELOOP_HOME defaults to ~/.kubeloop)")
@@ -624,10 +629,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--description", help="what it is for")
     create.add_argument("--print-join-command", action="store_true",
                         help="print the whole kubeloop join command")
-    create.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(create)
     create.set_defaults(run=cmd_token_create)
     tokens = token.add_parser("list", help="the valid bootstrap tokens")
-    tokens.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(tokens)
     tokens.set_defaults(run=cmd_token_list)
 
     serving = sub.add_parser(
@@ -655,19 +660,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, default=53, help="UDP and TCP port (default 53)")
 
     down = sub.add_parser("down", help="stop a cluster")
-    down.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(down)
     down.add_argument("--all", action="store_true", help="stop every registered cluster")
     down.add_argument("--purge", action="store_true", help="also delete the data dir")
     down.set_defaults(run=cmd_down)
 
     status = sub.add_parser("status", help="processes and health; exit 1 unless healthy")
-    status.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(status)
     status.set_defaults(run=cmd_status)
 
     path_commands = (("kubeconfig", cmd_kubeconfig, "kubeconfig"), ("ca", cmd_ca, "CA certificate"))
     for command, run, what in path_commands:
         p = sub.add_parser(command, help=f"print the path of the cluster's {what}")
-        p.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+        cluster_option(p)
         p.set_defaults(run=run)
 
     process = sub.add_parser(
@@ -681,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="start|stop|kill", help="what to do to the process")
     process.add_argument("process", metavar="NAME",
                          help="a process as kubeloop status names it: apiserver, node-1, ...")
-    process.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(process)
     process.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                          help=f"seconds start waits for health (default {DEFAULT_TIMEOUT:g})")
     process.set_defaults(run=cmd_process)
@@ -698,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("port", metavar="PORT[/PROTOCOL]", help="e.g. 80 or 53/udp")
     check.add_argument("-n", "--namespace", default="default",
                        help="namespace of pods given without one (default: default)")
-    check.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(check)
     check.set_defaults(run=cmd_policy_check)
 
     flows = sub.add_parser(
@@ -712,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     flows.add_argument("--verdict", type=str.upper, choices=["FORWARDED", "DROPPED"],
                        help="only flows with this verdict")
     flows.add_argument("--last", type=int, help="only the last N flows (before following)")
-    flows.add_argument("--name", help=f"cluster name (default {registry.DEFAULT_NAME})")
+    cluster_option(flows)
     flows.set_defaults(run=cmd_flows)
 
     listing = sub.add_parser("list", help="registered clusters and their state")
