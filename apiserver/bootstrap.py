@@ -40,6 +40,7 @@ from apiserver import registry
 from apiserver import status as errors
 from apiserver.resources import require
 from kubeloop import join
+from kubeloop.addons import INGRESS_CONTROLLER, INGRESS_LABELS, INGRESS_NAMESPACE
 from kubeloop.config import ClusterConfig, Network
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -68,12 +69,7 @@ DAEMON_TOLERATIONS = [{"operator": "Exists", "effect": "NoSchedule"},
                       {"key": "CriticalAddonsOnly", "operator": "Exists"},
                       {"operator": "Exists", "effect": "NoExecute"}]
 
-INGRESS_NAMESPACE = "ingress-nginx"
-INGRESS_CONTROLLER = "ingress-nginx-controller"
 INGRESS_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.11.3"
-INGRESS_LABELS = {"app.kubernetes.io/component": "controller",
-                  "app.kubernetes.io/instance": "ingress-nginx",
-                  "app.kubernetes.io/name": "ingress-nginx"}
 INGRESS_ADMISSION = "ingress-nginx-admission"
 INGRESS_ADMISSION_LABELS = {**INGRESS_LABELS, "app.kubernetes.io/component": "admission-webhook"}
 CERTGEN_IMAGE = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.4.4"
