@@ -106,8 +106,8 @@ def _serve_ours(tmp: Path, ready: Event, stop: Event) -> None:
     async def serve() -> None:
         log = open(tmp / "ours-access.log", "a", buffering=1 << 16)
 
-        def access_log(line: str) -> None:
-            log.write(line + "\n")
+        def access_log(lines: list[str]) -> None:
+            log.write("\n".join(lines) + "\n")
 
         controller = IngressController(access_log=access_log)
         meta = {"namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"}

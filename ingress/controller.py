@@ -57,11 +57,12 @@ class IngressController:
                  on_problem: Callable[[Problem], None] | None = None,
                  on_secret: Callable[[dict], None] | None = None,
                  ca: tuple[bytes, bytes] | None = None,
-                 access_log: Callable[[str], None] | None = None) -> None:
+                 access_log: Callable[[list[str]], None] | None = None) -> None:
         """``on_problem``: called once per new problem (the lead records a Warning Event
         on the Ingress). ``on_secret``: called with a Secret manifest to create or replace
         for cert-manager annotations, signed with ``ca`` (PEM certificate and key).
-        ``access_log``: receives one ingress-nginx access log line per request."""
+        ``access_log``: receives ingress-nginx access log lines (one per request, without
+        newlines), those of one turn of the event loop at a time."""
         self.config = config or ControllerConfig()
         self.config.validate()
         self.tasks = TaskGroup("ingress")

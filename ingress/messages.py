@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import NamedTuple
 from urllib.parse import unquote
 
 CRLF = b"\r\n"
@@ -232,8 +231,7 @@ class Request:
     request_id: bytes  # X-Request-ID as received, b"" without one
     expect_continue: bool
     forwarded_for: bytes | None
-    referer: str
-    user_agent: str
+    agent: str  # '"$http_referer" "$http_user_agent"', as the access log writes them
     kept: tuple[bytes, ...]  # header lines passed on unchanged
 
     @property
@@ -257,23 +255,27 @@ def read_request(method: bytes, url: bytes, version: str, *, keep_alive: bool,
             raise BadRequest(value)
         length = int(value)
     line = f"{method.decode('latin-1')} {url.decode('latin-1')} HTTP/{version}"
+    referer = noted.get(b"referer", b"").decode("latin-1") or "-"
+    user_agent = noted.get(b"user-agent", b"").decode("latin-1") or "-"
     return Request(
         method, url, line, len(line) + fields_size + 4, keep_alive,
         upgrade and method != b"CONNECT", noted.get(b"upgrade", b""), chunked, length,
         noted.get(b"host", b""), noted.get(b"x-request-id", b""),
         noted.get(b"expect", b"").lower() == b"100-continue", noted.get(b"x-forwarded-for"),
-        noted.get(b"referer", b"").decode("latin-1"),
-        noted.get(b"user-agent", b"").decode("latin-1"), tuple(kept))
+        f'"{referer}" "{user_agent}"', tuple(kept))
 
 
 def request_head(method: bytes, target: bytes, kept: Sequence[bytes], *, host: bytes,
-                 client_ip: bytes, port: bytes, scheme: bytes, request_id: bytes,
-                 length: int | None, forwarded_for: bytes | None = None,
-                 upgrade: bytes = b"") -> bytes:
-    """The head sent to the backend, as ingress-nginx's proxy_set_header lines make it.
-    ``length``: the body's Content-Length, None for a chunked body (re-chunked)."""
-    out = [method, b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\nX-Request-ID: ", request_id,
-           b"\r\nX-Real-IP: ", client_ip, b"\r\nX-Forwarded-For: ", client_ip,
+                 client_ip: bytes, port: bytes, scheme: bytes, length: int | None,
+                 forwarded_for: bytes | None = None,
+                 upgrade: bytes = b"") -> tuple[bytes, bytes]:
+    """The head sent to the backend, as ingress-nginx's proxy_set_header lines make it,
+    in two parts: X-Request-ID's value goes between them (each request has its own, the
+    rest repeats). ``length``: the body's Content-Length, None for a chunked body
+    (re-chunked)."""
+    before = b"".join((method, b" ", target, b" HTTP/1.1\r\nHost: ", host,
+                       b"\r\nX-Request-ID: "))
+    out = [b"\r\nX-Real-IP: ", client_ip, b"\r\nX-Forwarded-For: ", client_ip,
            b"\r\nX-Forwarded-Host: ", host, b"\r\nX-Forwarded-Port: ", port,
            b"\r\nX-Forwarded-Proto: ", scheme, b"\r\nX-Forwarded-Scheme: ", scheme,
            b"\r\nX-Scheme: ", scheme]
@@ -288,7 +290,7 @@ def request_head(method: bytes, target: bytes, kept: Sequence[bytes], *, host: b
     if upgrade:
         out += (b"\r\nConnection: upgrade\r\nUpgrade: ", upgrade)
     out.append(b"\r\n\r\n")
-    return b"".join(out)
+    return before, b"".join(out)
 
 
 def response_fields(head: bytes, start: int = 0) -> tuple[bytes, bytes, int]:
@@ -364,30 +366,13 @@ def relay(status: int, block: bytes, lowered: bytes, *, date: bytes, keep_alive:
     return Response(status, head, length, chunked, rechunked, fixed)
 
 
-class LogEntry(NamedTuple):
-    """One request as the access log line needs it."""
-
-    remote_addr: str
-    time: float  # epoch seconds when the request started
-    request_line: str
-    status: int
-    body_bytes_sent: int
-    referer: str
-    user_agent: str
-    request_length: int
-    request_time: float
-    upstream_name: str
-    upstream_addr: str = "-"
-    upstream_response_length: str = "-"
-    upstream_response_time: str = "-"
-    upstream_status: str = "-"
-    request_id: str = ""
-
-
-def access_line(e: LogEntry) -> str:
-    """ingress-nginx's default log-format-upstream."""
-    (addr, started, line, status, sent, referer, agent, length, took, name, upstream,
-     upstream_length, upstream_took, upstream_status, request_id) = e
-    return (f'{addr} - - [{_LOG_TIME(started)}] "{line}" {status} {sent} '
-            f'"{referer or "-"}" "{agent or "-"}" {length} {took:.3f} [{name}] [] '
-            f"{upstream} {upstream_length} {upstream_took} {upstream_status} {request_id}")
+def access_line(remote: str, started: float, request: Request, status: int, sent: int,
+                received: int, took: float, upstream_name: str, upstream: str,
+                request_id: str) -> str:
+    """ingress-nginx's default log-format-upstream for a request that started at
+    ``started`` (epoch seconds) and took ``took`` seconds, with ``received`` body bytes.
+    ``upstream``: its $upstream_addr, $upstream_response_length, $upstream_response_time
+    and $upstream_status ("- - - -" when no backend was asked)."""
+    return (f'{remote} - - [{_LOG_TIME(started)}] "{request.line}" {status} {sent} '
+            f"{request.agent} {request.size + received} {took:.3f} [{upstream_name}] [] "
+            f"{upstream} {request_id}")

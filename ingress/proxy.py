@@ -147,23 +147,21 @@ def _access_line(remote: str, ex: Exchange, ended: float) -> str:
     route = ex.route
     backend = route.backend if route is not None else None
     if ex.upstream_started:
-        upstream_addr = ex.upstream_addr
-        upstream_length, upstream_time = str(ex.sent), f"{ended - ex.upstream_started:.3f}"
+        upstream = (f"{ex.upstream_addr} {ex.sent} {ended - ex.upstream_started:.3f} "
+                    f"{ex.upstream_status}")
     else:
-        upstream_addr = upstream_length = upstream_time = "-"
-    return messages.access_line(messages.LogEntry(
-        remote, ex.started, request.line, ex.status, ex.sent, request.referer,
-        request.user_agent, request.size + ex.received, ended - ex.started,
-        backend.name if backend is not None else DEFAULT_BACKEND, upstream_addr,
-        upstream_length, upstream_time, ex.upstream_status,
-        ex.request_id.decode("latin-1")))
+        upstream = "- - - -"
+    return messages.access_line(
+        remote, ex.started, request, ex.status, ex.sent, ex.received, ended - ex.started,
+        backend.name if backend is not None else DEFAULT_BACKEND, upstream,
+        ex.request_id.decode("latin-1"))
 
 
 class Proxy:
     """What the connections of the HTTP and HTTPS listeners share."""
 
     def __init__(self, config: ProxyConfig, tasks: TaskGroup,
-                 access_log: Callable[[str], None] | None = None) -> None:
+                 access_log: Callable[[list[str]], None] | None = None) -> None:
         config.validate()
         self.config = config
         self.tasks = tasks
@@ -271,10 +269,8 @@ class Proxy:
         for client in clients:
             client.write_out()
         logged, self.logged = self.logged, []
-        sink = self.access_log
-        if sink is not None:
-            for remote, ex, ended in logged:
-                sink(_access_line(remote, ex, ended))
+        if logged and self.access_log is not None:
+            self.access_log([_access_line(remote, ex, ended) for remote, ex, ended in logged])
 
     # --- housekeeping -----------------------------------------------------------------
 
@@ -319,6 +315,9 @@ class ClientConnection(asyncio.Protocol):
         self.fields: messages.Headers = []
         self.fields_size = 0
         self.parsed: messages.Request | None = None  # the last head httptools parsed
+        # The last request forwarded, where it went and its head (messages.request_head):
+        # a keep-alive client tends to send the same again.
+        self.forwarding: tuple[Any, Any, tuple[bytes, bytes]] = (None, None, (b"", b""))
         self.state = State.HEAD
         self.deadline = proxy.now + self.config.client_header_timeout
         self.requests = 0
@@ -528,12 +527,16 @@ class ClientConnection(asyncio.Protocol):
             return
         request_id = ex.request_id = (
             request.request_id or random.getrandbits(128).to_bytes(16, "big").hex().encode())
-        ex.forward = messages.request_head(
-            request.method, where.target, request.kept, host=where.host, client_ip=self.ip,
-            port=self.port, scheme=self.scheme, request_id=request_id,
-            length=None if request.chunked else request.length,
-            forwarded_for=request.forwarded_for,
-            upgrade=request.protocol if request.upgrade else b"")
+        forwarding = self.forwarding
+        if forwarding[0] is not request or forwarding[1] is not where:
+            forwarding = self.forwarding = (request, where, messages.request_head(
+                request.method, where.target, request.kept, host=where.host,
+                client_ip=self.ip, port=self.port, scheme=self.scheme,
+                length=None if request.chunked else request.length,
+                forwarded_for=request.forwarded_for,
+                upgrade=request.protocol if request.upgrade else b""))
+        before, after = forwarding[2]
+        ex.forward = before + request_id + after
         if not ex.request_done and request.expect_continue:
             self.out.append(CONTINUE)
             self.flush()
@@ -699,8 +702,14 @@ class ClientConnection(asyncio.Protocol):
 
     def write_out(self) -> None:
         self.flushing = False
-        if self.out and not self.transport.is_closing():
-            self.transport.writelines(self.out)
+        out = self.out
+        if out and not self.transport.is_closing():
+            if self.https and len(out) > 1:
+                # One TLS record for the lot, not one per piece: a response's head and
+                # body are encrypted (and the record framed) once.
+                self.transport.write(b"".join(out))
+            else:
+                self.transport.writelines(out)
         self.out = []
 
     def finish(self, ex: Exchange) -> None:

@@ -297,8 +297,8 @@ class IngressProcess:
         await self.channel.close()
 
 
-def _access_log(line: str) -> None:
-    sys.stdout.write(line + "\n")
+def _access_log(lines: list[str]) -> None:
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def bind_hint(code: int | None) -> str:

@@ -141,7 +141,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
                                                 sweep_interval=0.1, read_timeout=3.0))
     controller = IngressController(config, on_problem=problems.append,
                                    on_secret=secrets.append, ca=(ca_cert, ca_key),
-                                   access_log=log.append)
+                                   access_log=log.extend)
     pods = [await asyncio.start_server(_pod(ip), ip, POD_PORT) for ip in PODS]
     await controller.resync("networking.k8s.io/ingressclasses", [{
         "metadata": {"name": "nginx", "annotations": {

@@ -74,7 +74,7 @@ class Env:
 
 async def start_controller(ip: str, config: ControllerConfig, log: list[str],
                            secrets: list[dict]) -> IngressController:
-    controller = IngressController(config, access_log=log.append)
+    controller = IngressController(config, access_log=log.extend)
     await controller.resync("networking.k8s.io/ingressclasses", [{
         "metadata": {"name": "nginx", "annotations": {
             "ingressclass.kubernetes.io/is-default-class": "true"}},

@@ -67,18 +67,16 @@ def test_request_head() -> None:
         (b"X-Forwarded-For", b"1.2.3.4"), (b"Content-Length", b"5"), (b"X-Custom", b"v")])
     assert kept == [b"X-Custom: v"]
     assert noted[b"user-agent"] == b"curl" and noted[b"content-length"] == b"5"
-    head = messages.request_head(b"POST", b"/x", kept, host=b"web.test",
-                                 client_ip=b"127.0.0.1", port=b"80", scheme=b"http",
-                                 request_id=b"id", length=5,
-                                 forwarded_for=noted[b"x-forwarded-for"])
-    assert head.split(b"\r\n") == [
+    before, after = messages.request_head(b"POST", b"/x", kept, host=b"web.test",
+                                          client_ip=b"127.0.0.1", port=b"80", scheme=b"http",
+                                          length=5, forwarded_for=noted[b"x-forwarded-for"])
+    assert (before + b"id" + after).split(b"\r\n") == [
         b"POST /x HTTP/1.1", b"Host: web.test", b"X-Request-ID: id", b"X-Real-IP: 127.0.0.1",
         b"X-Forwarded-For: 127.0.0.1", b"X-Forwarded-Host: web.test", b"X-Forwarded-Port: 80",
         b"X-Forwarded-Proto: http", b"X-Forwarded-Scheme: http", b"X-Scheme: http",
         b"X-Original-Forwarded-For: 1.2.3.4", b"X-Custom: v", b"Content-Length: 5", b"", b""]
-    chunked = messages.request_head(b"GET", b"/ws", [], host=b"h", client_ip=b"i", port=b"p",
-                                    scheme=b"http", request_id=b"r", length=None,
-                                    upgrade=b"websocket")
+    _, chunked = messages.request_head(b"GET", b"/ws", [], host=b"h", client_ip=b"i", port=b"p",
+                                       scheme=b"http", length=None, upgrade=b"websocket")
     assert chunked.endswith(b"Transfer-Encoding: chunked\r\nConnection: upgrade\r\n"
                             b"Upgrade: websocket\r\n\r\n")
 
@@ -109,12 +107,12 @@ def test_response_head(raw: bytes, framing: dict, expected: bytes) -> None:
 
 
 def test_access_line_is_ingress_nginx_format() -> None:
-    entry = messages.LogEntry(
-        remote_addr="127.0.0.1", time=0.0, request_line="GET / HTTP/1.1", status=200,
-        body_bytes_sent=615, referer="", user_agent="curl/7.88.1", request_length=78,
-        request_time=0.0021, upstream_name="default-web-80", upstream_addr="127.244.1.2:80",
-        upstream_response_length="615", upstream_response_time="0.002",
-        upstream_status="200", request_id="abc")
-    assert messages.access_line(entry) == (
+    request = messages.read_request(
+        b"GET", b"/", "1.1", keep_alive=True, upgrade=False,
+        headers=[(b"Host", b"web.test"), (b"User-Agent", b"curl/7.88.1")], fields_size=60)
+    line = messages.access_line(
+        "127.0.0.1", 0.0, request, 200, 615, 0, 0.0021, "default-web-80",
+        "127.244.1.2:80 615 0.002 200", "abc")
+    assert line == (
         '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET / HTTP/1.1" 200 615 "-" '
         '"curl/7.88.1" 78 0.002 [default-web-80] [] 127.244.1.2:80 615 0.002 200 abc')

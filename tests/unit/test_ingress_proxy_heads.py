@@ -79,8 +79,8 @@ def test_read_request() -> None:
         b"GET", b"/x", "1.1", keep_alive=True, upgrade=False,
         headers=[(b"Host", b"web.test"), (b"User-Agent", b"curl"), (b"X-Custom", b"v"),
                  (b"Connection", b"keep-alive")], fields_size=60)
-    assert (request.line, request.size, request.host, request.user_agent) == (
-        "GET /x HTTP/1.1", len("GET /x HTTP/1.1") + 60 + 4, b"web.test", "curl")
+    assert (request.line, request.size, request.host, request.agent) == (
+        "GET /x HTTP/1.1", len("GET /x HTTP/1.1") + 60 + 4, b"web.test", '"-" "curl"')
     assert request.kept == (b"X-Custom: v",) and request.replayable
     chunked = messages.read_request(b"POST", b"/", "1.1", keep_alive=True, upgrade=False,
                                     headers=[(b"Transfer-Encoding", b"chunked")],
