@@ -118,7 +118,7 @@ class Exchange:
     sent = 0
     tries = 0
     request_id = b""
-    upstream_addr = "-"
+    endpoint: Endpoint | None = None  # the last one asked
     upstream_status = "-"
     upstream_started = 0.0
     response_chunked = False
@@ -146,8 +146,9 @@ def _access_line(remote: str, ex: Exchange, ended: float) -> str:
     assert request is not None
     route = ex.route
     backend = route.backend if route is not None else None
-    if ex.upstream_started:
-        upstream = (f"{ex.upstream_addr} {ex.sent} {ended - ex.upstream_started:.3f} "
+    endpoint = ex.endpoint
+    if endpoint is not None:
+        upstream = (f"{endpoint[0]}:{endpoint[1]} {ex.sent} {ended - ex.upstream_started:.3f} "
                     f"{ex.upstream_status}")
     else:
         upstream = "- - - -"
@@ -178,7 +179,6 @@ class Proxy:
         self.requests: dict[bytes, messages.Request] = {}
         # (head, client keep-alive, HEAD request) -> (relay, body bytes, backend keep-alive)
         self.responses: dict[tuple[bytes, bool, bool], tuple[messages.Response, int, bool]] = {}
-        self.addresses: dict[Endpoint, str] = {}
         # The end of each turn of the event loop: see ClientConnection.flush and .log.
         self.unflushed: list[ClientConnection] = []
         self.logged: list[tuple[str, Exchange, float]] = []
@@ -222,14 +222,6 @@ class Proxy:
         return found
 
     # --- connections to backends ------------------------------------------------------
-
-    def address(self, endpoint: Endpoint) -> str:
-        """"ip:port" as the access log writes it."""
-        text = self.addresses.get(endpoint)
-        if text is None:
-            text = f"{endpoint[0]}:{endpoint[1]}"
-            _remember(self.addresses, endpoint, text)
-        return text
 
     def release(self, conn: Upstream) -> None:
         idle = self.idle.get(conn.key)
@@ -361,10 +353,10 @@ class ClientConnection(asyncio.Protocol):
                  and data.find(b"\r\n\r\n") == len(data) - 4)
         if whole:
             known = self.proxy.requests.get(data)
-            if known is not None:
-                self.on_message_begin()
-                self.head_complete(known)
-                self.on_message_complete()
+            if known is not None:  # only heads without a body are kept: complete as it begins
+                ex = self.begin()
+                ex.request_done = True
+                self.head_complete(ex, known)
                 return
             self.parsed = None
         try:
@@ -409,8 +401,11 @@ class ClientConnection(asyncio.Protocol):
     # -- httptools callbacks
 
     def on_message_begin(self) -> None:
+        self.reading = self.begin()
+
+    def begin(self) -> Exchange:
+        """A new request, queued behind those pipelined before it."""
         ex = Exchange(time.time())
-        self.reading = ex
         queue = self.queue
         queue.append(ex)
         if len(queue) == 1:
@@ -419,6 +414,7 @@ class ClientConnection(asyncio.Protocol):
         if len(queue) > self.config.pipeline_depth and not self.paused:
             self.paused = True
             self.transport.pause_reading()
+        return ex
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -443,11 +439,10 @@ class ClientConnection(asyncio.Protocol):
             raise _Refused(400) from None
         self.url, self.fields, self.fields_size = b"", [], 0  # for the next head
         self.parsed = request
-        self.head_complete(request)
+        assert self.reading is not None
+        self.head_complete(self.reading, request)
 
-    def head_complete(self, request: messages.Request) -> None:
-        ex = self.reading
-        assert ex is not None
+    def head_complete(self, ex: Exchange, request: messages.Request) -> None:
         ex.request = request
         self.requests += 1
         ex.keep_alive = request.keep_alive and self.requests < self.config.keepalive_requests
@@ -546,7 +541,7 @@ class ClientConnection(asyncio.Protocol):
         endpoint = backend.pick()
         assert endpoint is not None and ex.request is not None
         ex.tries += 1
-        ex.upstream_addr = self.proxy.address(endpoint)
+        ex.endpoint = endpoint
         ex.upstream_started = time.time()
         idle = None if ex.request.upgrade else self.proxy.idle.get((endpoint,
                                                                     backend.protocol))
@@ -556,7 +551,7 @@ class ClientConnection(asyncio.Protocol):
                 conn.idle = False
                 self.attach(ex, conn, reused=True)
                 return
-        self.proxy.tasks.spawn(f"connect {ex.upstream_addr}",
+        self.proxy.tasks.spawn(f"connect {endpoint[0]}:{endpoint[1]}",
                                self.proxy.connect(self, ex, endpoint, backend.protocol),
                                expect_exit=True)
 
@@ -638,12 +633,17 @@ class ClientConnection(asyncio.Protocol):
 
     # -- the backend's response (called by Upstream)
 
-    def response_head(self, ex: Exchange, response: messages.Response) -> None:
+    def response_head(self, ex: Exchange, response: messages.Response,
+                      body: bytes = b"") -> None:
+        """``body``: all of a body with a length that came with the head."""
         ex.status = response.status
         ex.upstream_status = str(response.status)
         ex.responded = True
         ex.response_chunked = response.rechunked
         self.out.append(response.head)
+        if body:
+            ex.sent = len(body)
+            self.out.append(body)
 
     def switching(self, ex: Exchange, block: bytes, lowered: bytes) -> None:
         """The backend's 101: its head goes on; the tunnel starts when the read ends."""
@@ -843,9 +843,7 @@ class Upstream(asyncio.Protocol):
                 if len(data) == end + body:
                     self._length = response.length
                     self._chunked = response.chunked
-                    client.response_head(ex, response)
-                    if body:
-                        client.response_body(ex, data[end:])
+                    client.response_head(ex, response, data[end:] if body else b"")
                     self._complete(keep_alive)
                     if not client.closing:
                         client.flush()

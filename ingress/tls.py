@@ -19,8 +19,9 @@ import hashlib
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -141,6 +142,24 @@ def server_context(cert_pem: bytes, key_pem: bytes, *, http2: bool = True) -> ss
     return ctx
 
 
+class _DirectSSLObject(ssl.SSLObject):
+    """An SSLObject whose read, write and pending are the C methods themselves: the event
+    loop's TLS layer calls them for every record, and ssl.SSLObject's pure-Python
+    wrappers cost a frame each. (``SSLContext.sslobject_class`` is made for this.)"""
+
+    @property  # type: ignore[override]
+    def read(self) -> Callable[..., Any]:
+        return self._sslobj.read  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def write(self) -> Callable[..., int]:
+        return self._sslobj.write  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def pending(self) -> Callable[..., int]:
+        return self._sslobj.pending  # type: ignore[attr-defined]
+
+
 class CertificateStore:
     """The contexts of the TLS hosts, and the listener's context whose SNI callback
     switches to them."""
@@ -150,6 +169,7 @@ class CertificateStore:
         self.http2 = http2
         self.default = server_context(cert, key, http2=http2)
         self.default.sni_callback = self._sni
+        self.default.sslobject_class = _DirectSSLObject
         self._by_secret: dict[bytes, ssl.SSLContext] = {}  # content digest -> context
         self.exact: dict[str, ssl.SSLContext] = {}
         self.wildcard: dict[str, ssl.SSLContext] = {}
