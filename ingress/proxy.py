@@ -28,7 +28,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import httptools
@@ -78,7 +77,15 @@ class ProxyConfig:
                 raise ValueError(f"ingress proxy: source_ip: {e}") from e
 
 
-class State(IntEnum):
+# A response head seen before: its relay, its body's size and whether the backend keeps
+# the connection (Proxy.responses, keyed by the head, client keep-alive and HEAD request).
+Known = tuple[messages.Response, int, bool]
+
+
+class State:
+    """What a client connection is doing: what its deadline is for. Plain ints, as the
+    hot path sets them several times per request (an Enum member costs a lookup)."""
+
     IDLE = 0  # between requests (keepalive_timeout)
     HEAD = 1  # reading a request head (client_header_timeout)
     BODY = 2  # reading a request body (client_body_timeout)
@@ -178,7 +185,7 @@ class Proxy:
         self.dispatched: dict[tuple[bool, bytes, bytes], dispatch.Dispatch] = {}
         self.requests: dict[bytes, messages.Request] = {}
         # (head, client keep-alive, HEAD request) -> (relay, body bytes, backend keep-alive)
-        self.responses: dict[tuple[bytes, bool, bool], tuple[messages.Response, int, bool]] = {}
+        self.responses: dict[tuple[bytes, bool, bool], Known] = {}
         # The end of each turn of the event loop: see ClientConnection.flush and .log.
         self.unflushed: list[ClientConnection] = []
         self.logged: list[tuple[str, Exchange, float]] = []
@@ -788,6 +795,7 @@ class Upstream(asyncio.Protocol):
         self._offset = 0
         self._length = False
         self._chunked = False
+        self._last: tuple[tuple[bytes, bool, bool], Known | None] = ((b"", False, False), None)
 
     # -- asyncio.Protocol
 
@@ -834,12 +842,19 @@ class Upstream(asyncio.Protocol):
             self.close()  # bytes nobody asked for: this connection cannot be trusted
             return
         if self._in_head and not self._raw and data.__class__ is bytes:
-            # A whole response with a head seen before: no parsing.
-            end = data.find(b"\r\n\r\n") + 4
-            known = self.proxy.responses.get((data[:end], ex.keep_alive,
-                                              ex.request.method == b"HEAD")) if end > 3 else None
+            # A whole response with a head seen before (this connection's last one, else
+            # any connection's): no parsing.
+            head_only = ex.request.method == b"HEAD"
+            key, known = self._last
+            if not (data.startswith(key[0]) and key[1] is ex.keep_alive
+                    and key[2] is head_only and known is not None):
+                end = data.find(b"\r\n\r\n") + 4
+                key = (data[:end], ex.keep_alive, head_only)
+                known = self.proxy.responses.get(key) if end > 3 else None
+                self._last = key, known
             if known is not None:
                 response, body, keep_alive = known
+                end = len(key[0])
                 if len(data) == end + body:
                     self._length = response.length
                     self._chunked = response.chunked
