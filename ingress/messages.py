@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import NamedTuple
 from urllib.parse import unquote
 
 CRLF = b"\r\n"
@@ -366,13 +367,43 @@ def relay(status: int, block: bytes, lowered: bytes, *, date: bytes, keep_alive:
     return Response(status, head, length, chunked, rechunked, fixed)
 
 
-def access_line(remote: str, started: float, request: Request, status: int, sent: int,
-                received: int, took: float, upstream_name: str, upstream: str,
+_MILLIS = [f"0.{ms:03d}" for ms in range(1000)]
+
+
+def seconds(took: float) -> str:
+    """A duration as nginx's $request_time writes it: seconds, milliseconds truncated."""
+    ms = int(took * 1000)
+    if 0 <= ms < 1000:
+        return _MILLIS[ms]
+    ms = max(ms, 0)
+    return f"{ms // 1000}.{ms % 1000:03d}"
+
+
+class LogParts(NamedTuple):
+    """An access log line (ingress-nginx's default log-format-upstream) less the three
+    values every request has its own of: $request_time goes after ``to_time``,
+    $upstream_response_time after ``to_upstream_time`` and $req_id after ``to_id``.
+    The rest tends to repeat from one request to the next, and is kept."""
+
+    to_time: str
+    to_upstream_time: str
+    to_id: str
+
+
+def log_parts(remote: str, started: float, request: Request, status: int, sent: int,
+              received: int, upstream_name: str, upstream_addr: str | None,
+              upstream_status: str) -> LogParts:
+    """The line's parts for a request that started at ``started`` (epoch seconds) with
+    ``received`` body bytes; ``upstream_addr`` None when no backend was asked."""
+    return LogParts(
+        f'{remote} - - [{_LOG_TIME(started)}] "{request.line}" {status} {sent} '
+        f"{request.agent} {request.size + received} ",
+        f" [{upstream_name}] [] {upstream_addr or '-'} {'-' if upstream_addr is None else sent} ",
+        f" {upstream_status} ")
+
+
+def access_line(parts: LogParts, took: float, upstream_took: float | None,
                 request_id: str) -> str:
-    """ingress-nginx's default log-format-upstream for a request that started at
-    ``started`` (epoch seconds) and took ``took`` seconds, with ``received`` body bytes.
-    ``upstream``: its $upstream_addr, $upstream_response_length, $upstream_response_time
-    and $upstream_status ("- - - -" when no backend was asked)."""
-    return (f'{remote} - - [{_LOG_TIME(started)}] "{request.line}" {status} {sent} '
-            f"{request.agent} {request.size + received} {took:.3f} [{upstream_name}] [] "
-            f"{upstream} {request_id}")
+    """The whole line: ``took`` and ``upstream_took`` (None without a backend) seconds."""
+    return (f"{parts.to_time}{seconds(took)}{parts.to_upstream_time}"
+            f"{'-' if upstream_took is None else seconds(upstream_took)}{parts.to_id}{request_id}")

@@ -147,24 +147,6 @@ def _remember(memo: dict, key: Any, value: Any) -> None:
     memo[key] = value
 
 
-def _access_line(remote: str, ex: Exchange, ended: float) -> str:
-    """The access log line of an exchange that ended at ``ended`` (epoch seconds)."""
-    request = ex.request
-    assert request is not None
-    route = ex.route
-    backend = route.backend if route is not None else None
-    endpoint = ex.endpoint
-    if endpoint is not None:
-        upstream = (f"{endpoint[0]}:{endpoint[1]} {ex.sent} {ended - ex.upstream_started:.3f} "
-                    f"{ex.upstream_status}")
-    else:
-        upstream = "- - - -"
-    return messages.access_line(
-        remote, ex.started, request, ex.status, ex.sent, ex.received, ended - ex.started,
-        backend.name if backend is not None else DEFAULT_BACKEND, upstream,
-        ex.request_id.decode("latin-1"))
-
-
 class Proxy:
     """What the connections of the HTTP and HTTPS listeners share."""
 
@@ -188,7 +170,7 @@ class Proxy:
         self.responses: dict[tuple[bytes, bool, bool], Known] = {}
         # The end of each turn of the event loop: see ClientConnection.flush and .log.
         self.unflushed: list[ClientConnection] = []
-        self.logged: list[tuple[str, Exchange, float]] = []
+        self.logged: list[tuple[ClientConnection, Exchange, float]] = []
         self._turn_ends = False
         self._backend_tls = ssl.create_default_context()
         self._backend_tls.check_hostname = False  # ingress-nginx: proxy_ssl_verify off
@@ -269,7 +251,7 @@ class Proxy:
             client.write_out()
         logged, self.logged = self.logged, []
         if logged and self.access_log is not None:
-            self.access_log([_access_line(remote, ex, ended) for remote, ex, ended in logged])
+            self.access_log([client.access_line(ex, ended) for client, ex, ended in logged])
 
     # --- housekeeping -----------------------------------------------------------------
 
@@ -324,6 +306,8 @@ class ClientConnection(asyncio.Protocol):
         self.tunnel: Upstream | None = None
         self.paused = False
         self.out: list[bytes] = []  # what goes to the client next: see ``flush``
+        self.log_key: tuple = ()  # what the last access log line was made of ...
+        self.log_parts = messages.LogParts("", "", "")  # ... and its parts (access_line)
         self.flushing = False
 
     # -- asyncio.Protocol
@@ -747,8 +731,30 @@ class ClientConnection(asyncio.Protocol):
         the others of the turn: formatting them together costs less."""
         proxy = self.proxy
         if proxy.access_log is not None and ex.request is not None:
-            proxy.logged.append((self.remote, ex, time.time()))
+            proxy.logged.append((self, ex, time.time()))
             proxy.at_turn_end()
+
+    def access_line(self, ex: Exchange, ended: float) -> str:
+        """The access log line of an exchange that ended at ``ended`` (epoch seconds). What
+        it has in common with this connection's previous line is not formatted again."""
+        route = ex.route
+        key = (int(ex.started), ex.request, ex.status, ex.sent, ex.received, route,
+               ex.endpoint, ex.upstream_status)
+        if key != self.log_key:
+            self.log_key = key
+            request = ex.request
+            assert request is not None
+            backend = route.backend if route is not None else None
+            endpoint = ex.endpoint
+            self.log_parts = messages.log_parts(
+                self.remote, ex.started, request, ex.status, ex.sent, ex.received,
+                backend.name if backend is not None else DEFAULT_BACKEND,
+                f"{endpoint[0]}:{endpoint[1]}" if endpoint is not None else None,
+                ex.upstream_status)
+        return messages.access_line(
+            self.log_parts, ended - ex.started,
+            ended - ex.upstream_started if ex.endpoint is not None else None,
+            ex.request_id.decode("latin-1"))
 
     def expired(self) -> None:
         """Past the deadline of the current state."""

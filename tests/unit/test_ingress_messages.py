@@ -110,9 +110,19 @@ def test_access_line_is_ingress_nginx_format() -> None:
     request = messages.read_request(
         b"GET", b"/", "1.1", keep_alive=True, upgrade=False,
         headers=[(b"Host", b"web.test"), (b"User-Agent", b"curl/7.88.1")], fields_size=60)
-    line = messages.access_line(
-        "127.0.0.1", 0.0, request, 200, 615, 0, 0.0021, "default-web-80",
-        "127.244.1.2:80 615 0.002 200", "abc")
-    assert line == (
+    parts = messages.log_parts("127.0.0.1", 0.0, request, 200, 615, 0, "default-web-80",
+                               "127.244.1.2:80", "200")
+    assert messages.access_line(parts, 0.0021, 0.0019, "abc") == (
         '127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET / HTTP/1.1" 200 615 "-" '
-        '"curl/7.88.1" 78 0.002 [default-web-80] [] 127.244.1.2:80 615 0.002 200 abc')
+        '"curl/7.88.1" 78 0.002 [default-web-80] [] 127.244.1.2:80 615 0.001 200 abc')
+    parts = messages.log_parts("127.0.0.1", 0.0, request, 404, 146, 0,
+                               "upstream-default-backend", None, "-")
+    assert messages.access_line(parts, 0.0, None, "abc").endswith(
+        " 78 0.000 [upstream-default-backend] [] - - - - abc")
+
+
+@pytest.mark.parametrize("took,text", [
+    (0.0, "0.000"), (0.0009, "0.000"), (0.0021, "0.002"), (0.999, "0.999"), (1.0, "1.000"),
+    (61.2345, "61.234"), (-0.5, "0.000")])
+def test_seconds_as_nginx_writes_them(took: float, text: str) -> None:
+    assert messages.seconds(took) == text
