@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
 from kubeloop import logs
-from kubeloop.config import ClusterConfig, ConfigError
+from kubeloop.config import process_command_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apiserver",
-                                     description="The kubeloop apiserver process.")
-    parser.add_argument("--data-dir", required=True, help="cluster data dir (with cluster.json)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
+    args, config = process_command_line("apiserver", "The kubeloop apiserver process.", argv)
     logs.setup("apiserver", args.verbose)
-    try:
-        config = ClusterConfig.load(args.data_dir)
-        config.validate()
-    except ConfigError as e:
-        print(f"apiserver: {e}", file=sys.stderr)
-        return 2
     from apiserver.server import serve  # heavy imports only once the config is good
 
     logs.install_event_loop()

@@ -3,26 +3,16 @@ is also ``kubeloop serve ingress`` (the controller on a host of its own)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
 from kubeloop import logs
-from kubeloop.config import ClusterConfig, ConfigError
+from kubeloop.config import ClusterConfig, process_command_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingress",
-                                     description="kubeloop's ingress controller (ingress-nginx).")
-    parser.add_argument("--data-dir", required=True, help="cluster data dir (with cluster.json)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
-    try:
-        config = ClusterConfig.load(args.data_dir)
-        config.validate()
-    except ConfigError as e:
-        print(f"ingress: {e}", file=sys.stderr)
-        return 2
+    args, config = process_command_line(
+        "ingress", "kubeloop's ingress controller (ingress-nginx).", argv)
     return run(config, None, args.verbose)
 
 

@@ -7,6 +7,7 @@ builds a ``ClusterConfig`` and passes it down.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -326,3 +327,24 @@ class ClusterConfig:
                       "timing": Timing(**raw.get("timing", {})),
                       "dns": Dns.from_json(raw.get("dns", {})),
                       "data_dir": str(Path(data_dir).resolve())})
+
+
+def process_command_line(prog: str, description: str, argv: list[str] | None = None, *,
+                         node: bool = False) -> tuple[argparse.Namespace, ClusterConfig]:
+    """What every cluster process (apiserver, node agent, ingress) takes on its command
+    line: ``--data-dir`` and ``-v``, ``--node N`` for a node agent; and the validated
+    config of that data dir. A bad one exits 2 saying what is wrong."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
+    parser.add_argument("--data-dir", required=True, help="cluster data dir (with cluster.json)")
+    if node:
+        parser.add_argument("--node", type=int, required=True, help="node number, 1..250")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    if node and not 1 <= args.node <= 250:
+        parser.exit(2, f"{prog}: --node {args.node} must be 1..250\n")
+    try:
+        config = ClusterConfig.load(args.data_dir)
+        config.validate()
+    except ConfigError as e:
+        parser.exit(2, f"{prog}: {e}\n")
+    return args, config

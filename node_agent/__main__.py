@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
 from kubeloop import logs
-from kubeloop.config import ClusterConfig, ConfigError
+from kubeloop.config import process_command_line
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node_agent",
-                                     description="A kubeloop node agent (one per node).")
-    parser.add_argument("--data-dir", required=True, help="cluster data dir (with cluster.json)")
-    parser.add_argument("--node", type=int, required=True, help="node number, 1..nodes")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
-    try:
-        config = ClusterConfig.load(args.data_dir)
-        config.validate()
-    except ConfigError as e:
-        print(f"node_agent: {e}", file=sys.stderr)
-        return 2
-    if not 1 <= args.node <= 250:
-        print(f"node_agent: --node {args.node} must be 1..250", file=sys.stderr)
-        return 2
+    args, config = process_command_line("node_agent", "A kubeloop node agent (one per node).",
+                                        argv, node=True)
     logs.setup(config.node_name(args.node), args.verbose)
     from node_agent.agent import serve
 
