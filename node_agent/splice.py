@@ -141,8 +141,9 @@ class Splice:
 
     def eof(self, side: Side) -> bool:
         """A half-close passes to the other side; after both, the splice ends."""
-        if side.peer is not None and side.peer.can_write_eof():
-            side.peer.write_eof()
+        peer = side.peer
+        if peer is not None and not peer.is_closing() and peer.can_write_eof():
+            peer.write_eof()
         self.eofs += 1
         if self.eofs == 2:
             self.end(None)

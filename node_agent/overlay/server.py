@@ -18,7 +18,7 @@ import logging
 import socket
 
 from kubeloop.overlay import routes, wire
-from kubeloop.overlay.dialer import bound_socket, open_direct_udp
+from kubeloop.overlay.dialer import bound_socket, connect, open_direct_udp
 from kubeloop.tasks import TaskGroup
 from node_agent.splice import Accepted, Dialed, Splice
 
@@ -135,7 +135,7 @@ class _Tunnel(Splice):
         try:
             sock = bound_socket(socket.SOCK_STREAM, self.server.source(header))
             try:
-                await loop.sock_connect(sock, (header.dst_ip, header.dst_port))
+                await connect(sock, (header.dst_ip, header.dst_port))
                 await loop.create_connection(lambda: Dialed(self), sock=sock)
             except BaseException:
                 sock.close()

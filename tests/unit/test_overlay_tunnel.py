@@ -8,8 +8,10 @@ import asyncio
 import socket
 
 import pytest
+import uvloop
 
 from kubeloop.overlay import Dialer, Route, Routes
+from kubeloop.overlay.dialer import bound_socket, connect
 from kubeloop.overlay.wire import Protocol
 from node_agent.overlay.server import TunnelServer
 
@@ -137,3 +139,26 @@ def test_udp_flow_through_the_tunnel() -> None:
         await asyncio.sleep(0.05)
         assert server.open == 0
     asyncio.run(_run(body))
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_direct_connect_without_a_resolver(loop: str) -> None:
+    """overlay.dialer.connect: the literal address is connected to as it is (uvloop's
+    sock_connect would send it through the thread pool's getaddrinfo); a refused port
+    raises ConnectionRefusedError naming the address."""
+    async def body() -> None:
+        port = free_port(SERVER_POD)
+        pod = await asyncio.start_server(lambda r, w: w.close(), SERVER_POD, port)
+        with bound_socket(socket.SOCK_STREAM, CLIENT_POD) as sock:
+            await connect(sock, (SERVER_POD, port))
+            assert sock.getpeername() == (SERVER_POD, port)
+            assert sock.getsockname()[0] == CLIENT_POD
+        pod.close()
+        refused = free_port(SERVER_POD)
+        with bound_socket(socket.SOCK_STREAM, CLIENT_POD) as sock:
+            with pytest.raises(ConnectionRefusedError, match=f"{SERVER_POD}:{refused}"):
+                await connect(sock, (SERVER_POD, refused))
+    if loop == "uvloop":
+        uvloop.run(body())
+    else:
+        asyncio.run(body())
