@@ -35,7 +35,7 @@ import httptools
 from ingress import dispatch, messages
 from ingress.annotations import BackendProtocol
 from ingress.routing import Backend, Endpoint, Route, Table
-from kubeloop import overlay
+from kubeloop import overlay, pki
 from kubeloop.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
@@ -172,9 +172,6 @@ class Proxy:
         self.unflushed: list[ClientConnection] = []
         self.logged: list[tuple[ClientConnection, Exchange, float]] = []
         self._turn_ends = False
-        self._backend_tls = ssl.create_default_context()
-        self._backend_tls.check_hostname = False  # ingress-nginx: proxy_ssl_verify off
-        self._backend_tls.verify_mode = ssl.CERT_NONE
         # Where backend connections leave from: the controller pod's IP once known (the
         # ingress process follows its pod; ingress/server.py), else ``config.source_ip``.
         self.source_ip = config.source_ip
@@ -225,7 +222,7 @@ class Proxy:
 
     async def connect(self, client: ClientConnection, exchange: Exchange,
                       endpoint: Endpoint, protocol: BackendProtocol) -> None:
-        tls = self._backend_tls if protocol is BackendProtocol.HTTPS else None
+        tls = pki.unverified_client_context() if protocol is BackendProtocol.HTTPS else None
         try:
             _, conn = await asyncio.wait_for(
                 overlay.open_tcp(lambda: Upstream(self, (endpoint, protocol)),

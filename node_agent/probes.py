@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from kubeloop import pki
 from node_agent.containers import Identity, Runner, Streams
 
 
@@ -108,12 +109,7 @@ async def _check(spec: ProbeSpec, identity: Identity, container: dict,
 
 async def _http(host: str, port: int, path: str, headers: list[dict],
                 tls: bool) -> tuple[bool, str]:
-    import ssl
-
-    ctx = None
-    if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # kubelet does not verify
+    ctx = pki.unverified_client_context() if tls else None  # the kubelet does not verify
     try:
         reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
     except OSError as e:

@@ -439,3 +439,32 @@ async def test_backend_connections_leave_from_the_source_ip() -> None:
 def test_source_ip_must_be_an_address() -> None:
     with pytest.raises(ValueError, match="source_ip"):
         ProxyConfig(source_ip="pod-ip").validate()
+
+
+async def test_backend_protocol_https_reaches_a_tls_pod_without_verifying(
+        env: Env, tmp_path: Path) -> None:
+    """backend-protocol: HTTPS: the controller speaks TLS to the pod and, as ingress-nginx
+    (proxy_ssl_verify off), accepts its certificate whoever signed it."""
+    ca, ca_key = pki.create_ca(NOW)  # a CA the controller has never heard of
+    cert, key = pki.issue_certificate(ca, ca_key, ["tls-pod.test"], [], now=NOW)
+    (tmp_path / "pod.crt").write_bytes(cert)
+    (tmp_path / "pod.key").write_bytes(key)
+    pod_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pod_tls.load_cert_chain(tmp_path / "pod.crt", tmp_path / "pod.key")
+    pod_ip = "127.65.1.5"
+    pod = await asyncio.start_server(_pod(pod_ip), pod_ip, POD_PORT, ssl=pod_tls)
+    try:
+        await env.controller.update("services", service("tlsweb"))
+        await env.controller.update("discovery.k8s.io/endpointslices",
+                                    endpoint_slice("tlsweb", pod_ip))
+        await env.controller.update("networking.k8s.io/ingresses", ingress(
+            "tlsweb", "tls-backend.test", [path("/", "tlsweb")], annotations={
+                "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}))
+        status, body = await get("tls-backend.test", "/over-tls")
+        assert status == 200, body
+        echo = json.loads(body)
+        assert (echo["pod"], echo["target"]) == (pod_ip, "/over-tls")
+        assert echo["headers"]["x-forwarded-proto"] == "http"
+    finally:
+        pod.close()
+        await pod.wait_closed()
