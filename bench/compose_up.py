@@ -19,39 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.compose.project import (HTTP_PORT, Project, compose_problem,  # noqa: E402
-                                   eventually, publish_address)
+                                   eventually, publish_address, web_app)
 
 HOST = "web.bench.test"
-WEB = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: nginx, image: nginx, ports: [{{containerPort: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 80}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: web}}
-spec:
-  rules:
-  - host: {HOST}
-    http:
-      paths:
-      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
-"""
+WEB = web_app(HOST)
 
 
 def one_run(folder: Path, run: int) -> dict[str, float]:

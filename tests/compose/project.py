@@ -29,6 +29,44 @@ PUBLISHED = (API_PORT, HTTP_PORT, HTTPS_PORT, DNS_PORT, *NODE_PORTS)
 T = TypeVar("T")
 
 
+def web_app(host: str, *, node_port: bool = False, tls_secret: str | None = None) -> str:
+    """The manifests of the app both drive: a one-pod nginx Deployment, its Service
+    (NodePort if asked) and an Ingress for ``host`` (TLS from ``tls_secret`` if given)."""
+    service_type = "\n  type: NodePort" if node_port else ""
+    tls = f"\n  tls: [{{hosts: [{host}], secretName: {tls_secret}}}]" if tls_secret else ""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - {{name: nginx, image: nginx, ports: [{{containerPort: 80}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:{service_type}
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPort: 80}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web}}
+spec:
+  ingressClassName: nginx{tls}
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"""
+
+
 def compose_problem() -> str | None:
     """Why ``docker compose`` cannot run containers here, or None when it can."""
     for command in (["docker", "compose", "version"], ["docker", "info"]):

@@ -15,45 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.compose.project import (HTTPS_PORT, NODE_PORTS, Project, eventually,
-                                   publish_address, ready_nodes)
+                                   publish_address, ready_nodes, web_app)
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(900)]
 
 HOST = "web.example.test"
 NGINX = "Welcome to nginx!"
-WEB = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: nginx, image: nginx, ports: [{{containerPort: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web}}
-spec:
-  type: NodePort
-  selector: {{app: web}}
-  ports: [{{port: 80, targetPort: 80}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: web}}
-spec:
-  ingressClassName: nginx
-  tls: [{{hosts: [{HOST}], secretName: web-tls}}]
-  rules:
-  - host: {HOST}
-    http:
-      paths:
-      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
-"""
+WEB = web_app(HOST, node_port=True, tls_secret="web-tls")
 
 
 @pytest.fixture
