@@ -12,6 +12,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,29 @@ class Env:
         self.problems, self.secrets = problems, secrets
 
 
+async def start_controller(ip: str, config: ControllerConfig, pods: list[str],
+                           secrets: list[dict], ingresses: list[dict],
+                           dead_pod: str = DEAD_POD, **hooks: Any) -> IngressController:
+    """A controller listening on ``ip`` (80 and 443) that knows the Services web (its
+    endpoints ``pods``), dead (``dead_pod``, where nothing listens) and empty (no
+    endpoints), ``secrets`` and ``ingresses``; ``hooks``: IngressController's callbacks."""
+    controller = IngressController(config, **hooks)
+    await controller.resync("networking.k8s.io/ingressclasses", [{
+        "metadata": {"name": "nginx", "annotations": {
+            "ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": "k8s.io/ingress-nginx"}}])
+    for name in ("web", "dead", "empty"):
+        await controller.update("services", service(name))
+    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("web", *pods))
+    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("dead", dead_pod))
+    for secret in secrets:
+        await controller.update("secrets", secret)
+    for ing in ingresses:
+        await controller.update("networking.k8s.io/ingresses", ing)
+    await controller.start((ip, 80), (ip, 443))
+    return controller
+
+
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     ca_cert, ca_key = pki.create_ca(NOW)
@@ -139,20 +163,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     secrets: list[dict] = []
     config = ControllerConfig(proxy=ProxyConfig(client_header_timeout=1.0,
                                                 sweep_interval=0.1, read_timeout=3.0))
-    controller = IngressController(config, on_problem=problems.append,
-                                   on_secret=secrets.append, ca=(ca_cert, ca_key),
-                                   access_log=log.extend)
     pods = [await asyncio.start_server(_pod(ip), ip, POD_PORT) for ip in PODS]
-    await controller.resync("networking.k8s.io/ingressclasses", [{
-        "metadata": {"name": "nginx", "annotations": {
-            "ingressclass.kubernetes.io/is-default-class": "true"}},
-        "spec": {"controller": "k8s.io/ingress-nginx"}}])
-    for name in ("web", "dead", "empty"):
-        await controller.update("services", service(name))
-    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("web", *PODS))
-    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("dead", DEAD_POD))
-    await controller.update("secrets", tls_secret("secure-tls", cert, key))
-    for ing in [
+    controller = await start_controller(PROXY_IP, config, PODS, [
+        tls_secret("secure-tls", cert, key)], [
         ingress("web", "web.test", [path("/", "web"), path("/exact", "web", "Exact")]),
         ingress("secure", "secure.test", [path("/", "web")],
                 tls=[{"hosts": ["secure.test"], "secretName": "secure-tls"}]),
@@ -165,9 +178,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
                                           path("/missing", "missing")]),
         ingress("forced", "forced.test", [path("/", "web")],
                 annotations={"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}),
-    ]:
-        await controller.update("networking.k8s.io/ingresses", ing)
-    await controller.start((PROXY_IP, 80), (PROXY_IP, 443))
+    ], on_problem=problems.append, on_secret=secrets.append, ca=(ca_cert, ca_key),
+        access_log=log.extend)
     try:
         yield Env(controller, tmp_path / "ca.crt", log, problems, secrets)
     finally:

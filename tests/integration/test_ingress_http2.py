@@ -23,8 +23,8 @@ from h2.errors import ErrorCodes
 from ingress import ControllerConfig, IngressController, ProxyConfig
 from ingress.messages import page
 from kubeloop import pki
-from tests.integration.test_ingress_core import (_read_request, curl, endpoint_slice, ingress,
-                                                 path, service, tls_secret)
+from tests.integration.test_ingress_core import (_read_request, curl, ingress, path,
+                                                 start_controller, tls_secret)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,35 +67,19 @@ def _pod(ip: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awai
     return serve
 
 
+INGRESSES = [
+    ingress("web", "web.test", [path("/", "web")]),
+    ingress("secure", "secure.test", [path("/", "web")],
+            tls=[{"hosts": ["secure.test"], "secretName": "secure-tls"}]),
+    ingress("small", "small.test", [path("/", "web")],
+            annotations={"nginx.ingress.kubernetes.io/proxy-body-size": "1k"}),
+    ingress("broken", "broken.test", [path("/", "dead"), path("/empty", "empty")]),
+]
+
+
 class Env:
     def __init__(self, controller: IngressController, ca: Path, log: list[str]) -> None:
         self.controller, self.ca, self.log = controller, ca, log
-
-
-async def start_controller(ip: str, config: ControllerConfig, log: list[str],
-                           secrets: list[dict]) -> IngressController:
-    controller = IngressController(config, access_log=log.extend)
-    await controller.resync("networking.k8s.io/ingressclasses", [{
-        "metadata": {"name": "nginx", "annotations": {
-            "ingressclass.kubernetes.io/is-default-class": "true"}},
-        "spec": {"controller": "k8s.io/ingress-nginx"}}])
-    for name in ("web", "dead", "empty"):
-        await controller.update("services", service(name))
-    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("web", *PODS))
-    await controller.update("discovery.k8s.io/endpointslices", endpoint_slice("dead", DEAD_POD))
-    for secret in secrets:
-        await controller.update("secrets", secret)
-    for ing in [
-        ingress("web", "web.test", [path("/", "web")]),
-        ingress("secure", "secure.test", [path("/", "web")],
-                tls=[{"hosts": ["secure.test"], "secretName": "secure-tls"}]),
-        ingress("small", "small.test", [path("/", "web")],
-                annotations={"nginx.ingress.kubernetes.io/proxy-body-size": "1k"}),
-        ingress("broken", "broken.test", [path("/", "dead"), path("/empty", "empty")]),
-    ]:
-        await controller.update("networking.k8s.io/ingresses", ing)
-    await controller.start((ip, 80), (ip, 443))
-    return controller
 
 
 @pytest.fixture
@@ -107,8 +91,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     pods = [await asyncio.start_server(_pod(ip), ip, POD_PORT) for ip in PODS]
     config = ControllerConfig(proxy=ProxyConfig(client_header_timeout=2.0, sweep_interval=0.1,
                                                 read_timeout=3.0, keepalive_timeout=1.5))
-    controller = await start_controller(PROXY_IP, config, log,
-                                        [tls_secret("secure-tls", cert, key)])
+    controller = await start_controller(PROXY_IP, config, PODS,
+                                        [tls_secret("secure-tls", cert, key)], INGRESSES,
+                                        DEAD_POD, access_log=log.extend)
     try:
         yield Env(controller, tmp_path / "ca.crt", log)
     finally:
@@ -420,7 +405,8 @@ async def test_goaway_when_idle(env: Env) -> None:
 
 async def test_goaway_on_shutdown_and_use_http2_off(env: Env) -> None:
     log: list[str] = []
-    other = await start_controller("127.71.0.2", ControllerConfig(), log, [])
+    other = await start_controller("127.71.0.2", ControllerConfig(), PODS, [], INGRESSES,
+                                   DEAD_POD, access_log=log.extend)
     client = await H2Client.connect(ip="127.71.0.2")
     try:
         stream = client.request("/")
@@ -431,7 +417,8 @@ async def test_goaway_on_shutdown_and_use_http2_off(env: Env) -> None:
         assert goaway is not None and goaway.error_code == ErrorCodes.NO_ERROR
     finally:
         client.close()
-    off = await start_controller("127.71.0.3", ControllerConfig(use_http2=False), log, [])
+    off = await start_controller("127.71.0.3", ControllerConfig(use_http2=False), PODS, [],
+                                 INGRESSES, DEAD_POD, access_log=log.extend)
     try:
         code, out, err = await curl("-v", "--http2", "-k", "--resolve",
                                     "web.test:443:127.71.0.3", "https://web.test/", "-o",
