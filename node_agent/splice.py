@@ -143,7 +143,10 @@ class Splice:
         """A half-close passes to the other side; after both, the splice ends."""
         peer = side.peer
         if peer is not None and not peer.is_closing() and peer.can_write_eof():
-            peer.write_eof()
+            try:
+                peer.write_eof()
+            except RuntimeError:
+                pass  # uvloop: its handle is closed, and its connection_lost ends the splice
         self.eofs += 1
         if self.eofs == 2:
             self.end(None)
