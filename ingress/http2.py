@@ -2,7 +2,7 @@
 
 The HTTPS listener's protocol factory (``TlsListener``) gives each connection a
 ``_Dispatch`` that, once the handshake is done, hands the transport to a
-``proxy.ClientConnection`` (ALPN chose http/1.1, or the client offered none) or to an
+``proxy.TlsClientConnection`` (ALPN chose http/1.1, or the client offered none) or to an
 ``Http2Connection``. There each stream gets a ClientConnection of its own, fed the
 HTTP/1.1 request that the stream's HEADERS and DATA stand for (``request_head``) through a
 ``StreamGateway``: an in-memory transport reporting the real client's addresses and TLS
@@ -30,7 +30,7 @@ from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 
 from ingress.h2_messages import FrameGuard, Malformed, Request, request_head, response_headers
-from ingress.proxy import ClientConnection, Proxy
+from ingress.proxy import ClientConnection, DecryptedReads, Proxy, TlsClientConnection
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class StreamGateway(asyncio.Transport):
         self.conn.forget(self)
 
 
-class Http2Connection(asyncio.Protocol):
+class Http2Connection(DecryptedReads):
     """One HTTP/2 client connection: frames in and out through ``h2``, a StreamGateway per
     stream. GOAWAY when idle past keepalive_timeout, after keepalive_requests streams
     (once they are answered), on shutdown, and for a client that breaks the protocol."""
@@ -462,8 +462,9 @@ class _Dispatch(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         listener = self.listener
-        protocol: asyncio.Protocol = (Http2Connection(listener) if chosen == "h2" else
-                                      ClientConnection(listener.proxy, b"https", listener.port))
+        protocol: asyncio.BaseProtocol = (
+            Http2Connection(listener) if chosen == "h2" else
+            TlsClientConnection(listener.proxy, b"https", listener.port))
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
 
@@ -478,9 +479,9 @@ class TlsListener:
         self.http2 = http2
         self.connections: set[Http2Connection] = set()
 
-    def __call__(self) -> asyncio.Protocol:
+    def __call__(self) -> asyncio.BaseProtocol:
         if not self.http2:
-            return ClientConnection(self.proxy, b"https", self.port)
+            return TlsClientConnection(self.proxy, b"https", self.port)
         return _Dispatch(self)
 
     def close_all(self) -> None:
