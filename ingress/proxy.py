@@ -224,9 +224,10 @@ class Proxy:
     async def connect(self, client: ClientConnection, exchange: Exchange,
                       endpoint: Endpoint, protocol: BackendProtocol) -> None:
         tls = pki.unverified_client_context() if protocol is BackendProtocol.HTTPS else None
+        key = (endpoint, protocol)
         try:
             _, conn = await asyncio.wait_for(
-                overlay.open_tcp(lambda: Upstream(self, (endpoint, protocol)),
+                overlay.open_tcp(lambda: (TlsUpstream if tls else Upstream)(self, key),
                                  self.source_ip or None, endpoint[0], endpoint[1], ssl=tls,
                                  server_hostname="" if tls else None),
                 self.config.connect_timeout)
@@ -806,9 +807,9 @@ class TlsClientConnection(ClientConnection, DecryptedReads):
     """An HTTP/1.1 client connection over TLS."""
 
 
-class Upstream(asyncio.Protocol):
+class Upstream(asyncio.BaseProtocol):
     """A connection to one backend endpoint, reused across requests when the backend
-    keeps it alive."""
+    keeps it alive. (A BaseProtocol for TlsUpstream's sake, as ClientConnection.)"""
 
     def __init__(self, proxy: Proxy, key: tuple[Endpoint, BackendProtocol]) -> None:
         self.proxy = proxy
@@ -1013,3 +1014,7 @@ class Upstream(asyncio.Protocol):
             return
         self.tunnel = True
         client.start_tunnel(ex, self, early)
+
+
+class TlsUpstream(Upstream, DecryptedReads):
+    """A connection to a backend over TLS (backend-protocol HTTPS)."""
