@@ -190,6 +190,9 @@ def main() -> None:
                 raise SystemExit("the ingress controller did not start")
             wait_listening(NGINX_IP, 80)
             workers = Path(f"/proc/{ref.pid}/task/{ref.pid}/children").read_text().split()
+            if not workers:  # it exited: another process holds its address?
+                _, errors = ref.communicate(timeout=5)
+                raise SystemExit(f"nginx did not start: {errors.decode().strip()}")
             assert ours.pid is not None
             pids = {"kubeloop": ours.pid, "nginx": int(workers[0])}
             results: dict[tuple[str, str], list[Measured]] = {}
