@@ -485,6 +485,8 @@ class ClientConnection(asyncio.BaseProtocol):
         assert ex is not None and ex.request is not None
         self.reading = None
         ex.request_done = True
+        if self.closing:
+            return  # answered and closed already (the proxy's own page, Connection: close)
         if self.state == State.BODY and ex is self.queue[0]:
             self.state = State.WAIT
             self.deadline = self.proxy.now + self.config.read_timeout

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import datetime
 import json
+import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -480,3 +481,19 @@ async def test_backend_protocol_https_reaches_a_tls_pod_without_verifying(
     finally:
         pod.close()
         await pod.wait_closed()
+
+
+async def test_own_pages_with_connection_close_are_answered_and_logged_once(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """A 404 (or 308, 503...) of the proxy's own to a client that asked to close: one
+    answer, one access log line, the connection closed, and no error behind it."""
+    for attempt in range(3):  # the same head again: parsed, then from memory
+        before = len(env.log)
+        code, out, err = await curl("-o", "/dev/null", "-w", "%{http_code} %{num_connects}",
+                                    "-H", "Host: nowhere.test", "-H", "Connection: close",
+                                    f"http://{PROXY_IP}/gone")
+        assert (code, out) == (0, "404 1"), err
+        await asyncio.sleep(0.05)  # the access log is written when the loop's turn ends
+        lines = env.log[before:]
+        assert len(lines) == 1 and '"GET /gone HTTP/1.1" 404 ' in lines[0], lines
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
