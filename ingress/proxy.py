@@ -102,6 +102,13 @@ class _Refused(Exception):
         self.detail = detail
 
 
+class _LastRequest(Exception):
+    """Raised by the request parser's message-complete callback after a request that ends
+    the connection (Connection: close, HTTP/1.0, keepalive_requests reached): what the
+    client sends after it is not read, as nginx does not (llhttp would call it an
+    error, and the requests before would go unanswered)."""
+
+
 class _Bodiless(Exception):
     """Raised by the response parser's head callback for a HEAD request: the message
     ends with its head whatever Content-Length says (httptools cannot be told)."""
@@ -323,6 +330,7 @@ class ClientConnection(asyncio.BaseProtocol):
         self.deadline = proxy.now + self.config.client_header_timeout
         self.requests = 0
         self.closing = False
+        self.read_all = False  # the request that ends the connection is in (_LastRequest)
         self.tunnel: Upstream | None = None
         self.paused = False
         self.out: list[bytes] = []  # what goes to the client next: see ``flush``
@@ -357,7 +365,7 @@ class ClientConnection(asyncio.BaseProtocol):
             self.deadline = self.proxy.now + self.config.read_timeout
             self.tunnel.transport.write(data)
             return
-        if self.closing:
+        if self.closing or self.read_all:
             return
         # One whole head, between messages: parsed before?
         whole = (self.reading is None and data.__class__ is bytes
@@ -368,6 +376,8 @@ class ClientConnection(asyncio.BaseProtocol):
                 ex = self.begin()
                 ex.request_done = True
                 self.head_complete(ex, known)
+                if not ex.keep_alive:
+                    self.read_all = True
                 return
             self.parsed = None
         try:
@@ -381,12 +391,13 @@ class ClientConnection(asyncio.BaseProtocol):
             return
         except httptools.HttpParserCallbackError as e:
             cause = e.__context__
-            if isinstance(cause, _Refused):
-                self.refuse(cause.status, cause.detail)
-            else:
-                log.error("ingress: request handling failed", exc_info=cause)
-                self.refuse(500)
-            return
+            if not isinstance(cause, _LastRequest):
+                if isinstance(cause, _Refused):
+                    self.refuse(cause.status, cause.detail)
+                else:
+                    log.error("ingress: request handling failed", exc_info=cause)
+                    self.refuse(500)
+                return
         except httptools.HttpParserError:
             self.refuse(400)
             return
@@ -485,8 +496,8 @@ class ClientConnection(asyncio.BaseProtocol):
         assert ex is not None and ex.request is not None
         self.reading = None
         ex.request_done = True
-        if self.closing:
-            return  # answered and closed already (the proxy's own page, Connection: close)
+        if self.closing:  # answered and closed already (the proxy's own page, Connection: close)
+            raise _LastRequest()
         if self.state == State.BODY and ex is self.queue[0]:
             self.state = State.WAIT
             self.deadline = self.proxy.now + self.config.read_timeout
@@ -500,6 +511,9 @@ class ClientConnection(asyncio.BaseProtocol):
                 ex.pending.append(b"")
         if ex.response_done:
             self.finish(ex)
+        if not ex.keep_alive:
+            self.read_all = True
+            raise _LastRequest()
 
     # -- routing and answering
 

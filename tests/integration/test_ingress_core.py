@@ -360,6 +360,20 @@ async def test_head_and_pipelined_requests(env: Env) -> None:
     assert rest[length:].endswith(page(404))
 
 
+async def test_pipelined_requests_after_connection_close_are_not_read(env: Env) -> None:
+    """As nginx: the requests up to the one that asks to close are answered, in order;
+    what the client pipelined after it is ignored (not a 400 for all of them)."""
+    reader, writer = await asyncio.open_connection(PROXY_IP, 80)
+    writer.write(b"GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n"
+                 b"GET /two HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n"
+                 b"GET /three HTTP/1.1\r\nHost: web.test\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 2, data
+    assert data.index(b'"target": "/one"') < data.index(b'"target": "/two"')
+    assert b"/three" not in data
+
+
 async def test_table_swap_keeps_requests_in_flight(env: Env) -> None:
     slow = asyncio.create_task(get("web.test", "/slow"))
     await asyncio.sleep(0.2)
