@@ -41,7 +41,8 @@ def dispatch(table: Table, host: bytes, url: bytes, *, https: bool,
     if route.redirect and not https:
         return Dispatch(route, location=messages.https_location(hostname, https_port,
                                                                 target.raw))
-    forward = url
+    # nginx sends the backend the origin form of an absolute-form target.
+    forward = target.raw.encode("latin-1") if target.host else url
     if route.rewrite is not None:
         rewritten = nginx_annotations.rewrite(route.rewrite, route.annotations.rewrite_target,
                                               target.path, target.query)

@@ -244,8 +244,11 @@ class Request:
 def read_request(method: bytes, url: bytes, version: str, *, keep_alive: bool,
                  upgrade: bool, headers: Headers, fields_size: int) -> Request:
     """A parsed request head (``fields_size``: its header lines' bytes, CRLFs included).
-    BadRequest for a Content-Length that is not a number."""
+    BadRequest for a Content-Length that is not a number, and for an HTTP/1.1 request
+    without Host (RFC 9112 3.2; nginx: "client sent HTTP/1.1 request without Host")."""
     noted, kept = sort_request_headers(headers)
+    if b"host" not in noted and version != "1.0":
+        raise BadRequest("no Host")
     chunked, length = False, 0
     coding = noted.get(b"transfer-encoding")
     if coding is not None:

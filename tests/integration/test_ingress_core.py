@@ -199,6 +199,15 @@ async def curl(*args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
+async def exchange_raw(request: bytes) -> bytes:
+    """What the proxy answers ``request`` (bytes as sent) until it closes."""
+    reader, writer = await asyncio.open_connection(PROXY_IP, 80)
+    writer.write(request)
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return data
+
+
 async def get(host: str, target: str = "/", *args: str) -> tuple[int, str]:
     _, out, err = await curl("-o", "-", "-w", "\n%{http_code}", "-H", f"Host: {host}", *args,
                              f"http://{PROXY_IP}{target}")
@@ -363,15 +372,28 @@ async def test_head_and_pipelined_requests(env: Env) -> None:
 async def test_pipelined_requests_after_connection_close_are_not_read(env: Env) -> None:
     """As nginx: the requests up to the one that asks to close are answered, in order;
     what the client pipelined after it is ignored (not a 400 for all of them)."""
-    reader, writer = await asyncio.open_connection(PROXY_IP, 80)
-    writer.write(b"GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n"
-                 b"GET /two HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n"
-                 b"GET /three HTTP/1.1\r\nHost: web.test\r\n\r\n")
-    data = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
+    data = await exchange_raw(
+        b"GET /one HTTP/1.1\r\nHost: web.test\r\n\r\n"
+        b"GET /two HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n"
+        b"GET /three HTTP/1.1\r\nHost: web.test\r\n\r\n")
     assert data.count(b"HTTP/1.1 200 OK") == 2, data
     assert data.index(b'"target": "/one"') < data.index(b'"target": "/two"')
     assert b"/three" not in data
+
+
+async def test_absolute_form_is_forwarded_in_origin_form_and_host_is_required(
+        env: Env) -> None:
+    """As nginx: the absolute-form target's host routes and is the Host sent on, the
+    backend gets the origin form; an HTTP/1.1 request without Host is a 400."""
+    data = await exchange_raw(b"GET http://web.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\n"
+                              b"Connection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+    echo = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    assert (echo["target"], echo["headers"]["host"]) == ("/abs?x=1", "web.test")
+    data = await exchange_raw(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data
+    data = await exchange_raw(b"GET / HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
+    assert data.startswith(b"HTTP/1.1 404 Not Found\r\n"), data
 
 
 async def test_table_swap_keeps_requests_in_flight(env: Env) -> None:

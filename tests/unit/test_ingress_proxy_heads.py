@@ -49,7 +49,7 @@ DISPATCH = [
     ("plain", False, b"web.test", b"/a?b=1", ("web", b"web.test", b"/a?b=1", "")),
     ("host with port", False, b"Web.Test:8080", b"/", ("web", b"Web.Test:8080", b"/", "")),
     ("absolute-form overrides Host", False, b"other.test", b"http://web.test/x",
-     ("web", b"web.test", b"http://web.test/x", "")),
+     ("web", b"web.test", b"/x", "")),
     ("unknown host", False, b"nowhere.test", b"/", (None, b"nowhere.test", b"/", "")),
     ("tls host over http", False, b"secure.test", b"/p?q=1",
      ("secure", b"", b"", "https://secure.test:8443/p?q=1")),
@@ -83,15 +83,22 @@ def test_read_request() -> None:
         "GET /x HTTP/1.1", len("GET /x HTTP/1.1") + 60 + 4, b"web.test", '"-" "curl"')
     assert request.kept == (b"X-Custom: v",) and request.replayable
     chunked = messages.read_request(b"POST", b"/", "1.1", keep_alive=True, upgrade=False,
-                                    headers=[(b"Transfer-Encoding", b"chunked")],
+                                    headers=[(b"Host", b"h"), (b"Transfer-Encoding", b"chunked")],
                                     fields_size=0)
     assert chunked.chunked and not chunked.replayable
     upgrade = messages.read_request(b"GET", b"/ws", "1.1", keep_alive=True, upgrade=True,
-                                    headers=[(b"Upgrade", b"websocket")], fields_size=0)
+                                    headers=[(b"Host", b"h"), (b"Upgrade", b"websocket")],
+                                    fields_size=0)
     assert upgrade.upgrade and upgrade.protocol == b"websocket" and not upgrade.replayable
     with pytest.raises(messages.BadRequest):
         messages.read_request(b"POST", b"/", "1.1", keep_alive=True, upgrade=False,
-                              headers=[(b"Content-Length", b"12a")], fields_size=0)
+                              headers=[(b"Host", b"h"), (b"Content-Length", b"12a")],
+                              fields_size=0)
+    with pytest.raises(messages.BadRequest):  # HTTP/1.1 needs a Host; 1.0 does not
+        messages.read_request(b"GET", b"http://web.test/", "1.1", keep_alive=True,
+                              upgrade=False, headers=[], fields_size=0)
+    assert messages.read_request(b"GET", b"/", "1.0", keep_alive=False, upgrade=False,
+                                 headers=[], fields_size=0).host == b""
 
 
 RELAYS = [
