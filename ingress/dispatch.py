@@ -36,6 +36,8 @@ def dispatch(table: Table, host: bytes, url: bytes, *, https: bool,
     if target is None:
         return BAD_TARGET
     host_value = target.host or host.decode("latin-1")
+    if not messages.valid_host(host_value):
+        return BAD_TARGET
     hostname = messages.split_host(host_value)
     route = table.match(hostname, target.path)
     if route.redirect and not https:

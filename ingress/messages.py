@@ -119,6 +119,19 @@ def https_location(host: str, https_port: int, target: str) -> str:
     return f"https://{host}{port}{target}"
 
 
+def valid_host(value: str) -> bool:
+    """A Host (or absolute-form host) nginx accepts: no ".." or "/", no spaces or control
+    characters, something before the port and final dot (ngx_http_validate_host). An
+    empty value is a request without one."""
+    if not value:
+        return True
+    if ".." in value or "/" in value:
+        return False
+    if any(c <= " " or c == "\x7f" for c in value):
+        return False
+    return bool(split_host(value)) or value.startswith("[")
+
+
 def split_host(value: str) -> str:
     """The Host header reduced to what servers match: lower case, no port, no final dot."""
     host = value.strip().lower()
@@ -151,10 +164,8 @@ def parse_target(raw: str) -> Target | None:
             rest = raw.split("://", 1)[1]
             slash = rest.find("/")
             host, raw = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-        elif raw == "*":
-            return Target("/", "", raw)
         else:
-            return None
+            return None  # "*" (OPTIONS) included: nginx answers 400
     path, _, query = raw.partition("?")
     path = path.partition("#")[0]
     if "%" in path:
@@ -199,12 +210,15 @@ _NOTED = frozenset({b"host", b"x-request-id", b"expect", b"upgrade", b"content-l
 
 def sort_request_headers(headers: Headers) -> tuple[dict[bytes, bytes], list[bytes]]:
     """One pass over a request's headers: the values the proxy needs (by lower-case
-    name), and the header lines to pass on to the backend unchanged."""
+    name), and the header lines to pass on to the backend unchanged. BadRequest for a
+    second Host."""
     noted: dict[bytes, bytes] = {}
     kept: list[bytes] = []
     for name, value in headers:
         lowered = name.lower()
         if lowered in _NOTED:
+            if lowered == b"host" and lowered in noted:
+                raise BadRequest("duplicate Host")  # nginx: "client sent duplicate host"
             noted.setdefault(lowered, value)
         elif lowered not in _REQUEST_DROPPED:
             kept.append(name + b": " + value)
@@ -212,7 +226,15 @@ def sort_request_headers(headers: Headers) -> tuple[dict[bytes, bytes], list[byt
 
 
 class BadRequest(ValueError):
-    """A request head nginx answers with 400."""
+    """A request head nginx refuses, with this status."""
+
+    status = 400
+
+
+class UnknownCoding(BadRequest):
+    """A Transfer-Encoding other than chunked: nginx's 501."""
+
+    status = 501
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,15 +266,18 @@ class Request:
 def read_request(method: bytes, url: bytes, version: str, *, keep_alive: bool,
                  upgrade: bool, headers: Headers, fields_size: int) -> Request:
     """A parsed request head (``fields_size``: its header lines' bytes, CRLFs included).
-    BadRequest for a Content-Length that is not a number, and for an HTTP/1.1 request
-    without Host (RFC 9112 3.2; nginx: "client sent HTTP/1.1 request without Host")."""
+    BadRequest for a Content-Length that is not a number, for an HTTP/1.1 request
+    without Host (RFC 9112 3.2; nginx: "client sent HTTP/1.1 request without Host") or
+    with two; UnknownCoding for a Transfer-Encoding other than chunked."""
     noted, kept = sort_request_headers(headers)
     if b"host" not in noted and version != "1.0":
         raise BadRequest("no Host")
     chunked, length = False, 0
     coding = noted.get(b"transfer-encoding")
     if coding is not None:
-        chunked = b"chunked" in coding.lower()
+        chunked = coding.strip().lower() == b"chunked"
+        if not chunked:
+            raise UnknownCoding(coding)
     elif b"content-length" in noted:
         value = noted[b"content-length"].strip()
         if not value.isdigit():

@@ -457,8 +457,8 @@ class ClientConnection(asyncio.BaseProtocol):
                 parser.get_method(), self.url, parser.get_http_version(),
                 keep_alive=parser.should_keep_alive(), upgrade=parser.should_upgrade(),
                 headers=self.fields, fields_size=self.fields_size)
-        except messages.BadRequest:
-            raise _Refused(400) from None
+        except messages.BadRequest as e:
+            raise _Refused(e.status) from None
         self.url, self.fields, self.fields_size = b"", [], 0  # for the next head
         self.parsed = request
         assert self.reading is not None

@@ -16,7 +16,7 @@ TARGETS = [
     ("/a/../../etc", None),
     ("http://Web.Test/p?q", ("/p", "q", "Web.Test")),
     ("http://web.test", ("/", "", "web.test")),
-    ("*", ("/", "", "")),
+    ("*", None),
     ("garbage", None),
 ]
 
@@ -25,6 +25,14 @@ TARGETS = [
 def test_parse_target(raw: str, expected: tuple[str, str, str] | None) -> None:
     target = messages.parse_target(raw)
     assert (None if target is None else (target.path, target.query, target.host)) == expected
+
+
+@pytest.mark.parametrize("value,valid", [
+    ("web.test", True), ("Web.Test:8080", True), ("web.test.", True), ("[::1]:80", True),
+    ("", True), ("127.0.0.1", True), ("a b", False), ("a..b", False), ("a/b", False),
+    ("tab\there", False), (".", False), (":80", False), ("del\x7f", False)])
+def test_valid_host_as_nginx(value: str, valid: bool) -> None:
+    assert messages.valid_host(value) is valid
 
 
 HOSTS = [("Web.Test", "web.test"), ("web.test:8080", "web.test"), ("web.test.", "web.test"),

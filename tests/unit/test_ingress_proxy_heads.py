@@ -99,6 +99,15 @@ def test_read_request() -> None:
                               upgrade=False, headers=[], fields_size=0)
     assert messages.read_request(b"GET", b"/", "1.0", keep_alive=False, upgrade=False,
                                  headers=[], fields_size=0).host == b""
+    with pytest.raises(messages.BadRequest) as refused:  # two Hosts: smuggling bait
+        messages.read_request(b"GET", b"/", "1.1", keep_alive=True, upgrade=False,
+                              headers=[(b"Host", b"a"), (b"host", b"b")], fields_size=0)
+    assert refused.value.status == 400
+    with pytest.raises(messages.UnknownCoding) as unknown:
+        messages.read_request(b"POST", b"/", "1.1", keep_alive=True, upgrade=False,
+                              headers=[(b"Host", b"h"), (b"Transfer-Encoding", b"gzip")],
+                              fields_size=0)
+    assert unknown.value.status == 501
 
 
 RELAYS = [
