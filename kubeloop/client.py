@@ -34,6 +34,7 @@ import dns.rdatatype
 import yaml
 
 from kubeloop import flows as flow_log
+from kubeloop import pki
 from kubeloop.flows import Flow
 
 if TYPE_CHECKING:
@@ -307,10 +308,7 @@ class Client:
 
     def _tls_context(self, verify: bool | str | Path) -> ssl.SSLContext:
         if verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return context
+            return pki.unverified_client_context()
         cafile = self.cluster.ca_cert if verify is True else Path(verify)
         return ssl.create_default_context(cafile=str(cafile))
 

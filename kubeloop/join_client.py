@@ -44,10 +44,8 @@ def fetch_ca(host: str, port: int, trust: Trust, timeout: float = TIMEOUT) -> jo
     """The cluster's CA (and gRPC port) from cluster-info, trusted per ``trust``."""
     if trust.ca_pem:
         context = ssl.create_default_context(cadata=trust.ca_pem.decode())
-    else:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the CA is what we fetch; checked below
+    else:  # the CA is what we fetch; checked below
+        context = pki.unverified_client_context()
     url = f"https://{host}:{port}"
     conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
     try:

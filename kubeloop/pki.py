@@ -73,9 +73,11 @@ def _is_ip(text: str) -> bool:
 
 @functools.cache
 def unverified_client_context() -> ssl.SSLContext:
-    """A TLS client context that checks nothing: the kubelet's HTTPS probes and
-    ingress-nginx's connections to backends (proxy_ssl_verify off) do not verify. No CA
-    store is loaded (the system's costs ~17 ms); one context serves every connection."""
+    """A TLS client context that checks nothing, for those that do not verify: the
+    kubelet's HTTPS probes, ingress-nginx's connections to backends (proxy_ssl_verify
+    off), waiting for an apiserver to answer, fetching the CA to be checked by its hash,
+    ``verify=False`` requests. No CA store is loaded (the system's costs ~17 ms); one
+    context serves every connection, so nobody changes it."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

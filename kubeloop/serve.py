@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kubeloop import join, join_client
+from kubeloop import join, join_client, pki
 from kubeloop.config import ClusterConfig, ConfigError
 
 POLL = 0.1  # seconds between looks while waiting
@@ -75,9 +74,7 @@ def wait_ready(host: str, port: int, wait: float) -> None:
     """Returns once ``https://host:port/readyz`` answers ok (the apiserver then serves its
     gRPC port too), or after ``wait`` seconds, leaving the error to the caller's next
     step. Unverified TLS: this only says when to start; trust is checked afterwards."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = pki.unverified_client_context()
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         conn = http.client.HTTPSConnection(host, port, context=context, timeout=2)
